@@ -1,0 +1,56 @@
+/**
+ * @nodeagent/core — the contracts every nodeagent package builds on: DI tokens,
+ * interfaces, CRI types, Clock, Logger, metrics hook and error classes. No I/O and
+ * no third-party runtime dependencies.
+ */
+export { createToken, resolveToken } from './token.js';
+export type { InjectionToken, TokenResolver } from './token.js';
+
+export {
+  ErrorCode,
+  NodeAgentError,
+  isNodeAgentError,
+  errorForCode,
+  NotFoundError,
+  UnavailableError,
+  DeadlineExceededError,
+  InvalidArgumentError,
+  AlreadyExistsError,
+  FailedPreconditionError,
+  CancelledError,
+  UnimplementedError,
+  PermissionDeniedError,
+  UnauthenticatedError,
+  ResourceExhaustedError,
+  AbortedError,
+  OutOfRangeError,
+  InternalError,
+  DataLossError,
+  UnknownError,
+  RuntimeVersionUnsupportedError,
+  InvalidConfigError,
+} from './errors.js';
+export type { NodeAgentErrorOptions } from './errors.js';
+
+export { Clock, RealClock, sleepOn } from './clock.js';
+export type { Timer } from './clock.js';
+
+export { Logger, noopLogger } from './logger.js';
+export type { LogFields } from './logger.js';
+
+export { MetricsRegistry, noopMetrics } from './metrics.js';
+export type {
+  Counter,
+  Gauge,
+  Histogram,
+  HistogramOptions,
+  MetricLabels,
+  MetricOptions,
+} from './metrics.js';
+
+export { Random, mathRandom, jitter } from './random.js';
+
+export { ContainerRuntime, ImageService } from './runtime.js';
+export type { CallOptions, CriServiceApi } from './runtime.js';
+
+export * as cri from './cri/types.js';

@@ -1,0 +1,51 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const pkgs = fileURLToPath(new URL('./packages/', import.meta.url));
+
+// Workspace packages resolve to their TypeScript sources, so tests need no build.
+const alias = [
+  { find: /^@nodeagent\/([a-z-]+)\/testing$/, replacement: `${pkgs}$1/src/testing.ts` },
+  { find: /^@nodeagent\/([a-z-]+)\/cri$/, replacement: `${pkgs}$1/src/cri/types.ts` },
+  { find: /^@nodeagent\/([a-z-]+)$/, replacement: `${pkgs}$1/src/index.ts` },
+];
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: '.test-results/vitest.json' },
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: 'unit',
+          include: [
+            'packages/*/src/**/*.test.ts',
+            'apps/*/src/**/*.test.ts',
+            'scripts/**/*.test.ts',
+          ],
+          exclude: ['**/*.integration.test.ts', '**/node_modules/**', '**/dist/**'],
+          environment: 'node',
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'integration',
+          include: [
+            'packages/*/src/**/*.integration.test.ts',
+            'apps/*/src/**/*.integration.test.ts',
+          ],
+          environment: 'node',
+          globalSetup: ['./packages/testkit/src/runtime/vitest-global-setup.ts'],
+          // One containerd serves every test file: run files one after another so
+          // that timing-sensitive runtime tests do not starve each other on 2 cores.
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
