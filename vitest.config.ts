@@ -5,8 +5,12 @@ const pkgs = fileURLToPath(new URL('./packages/', import.meta.url));
 
 // Workspace packages resolve to their TypeScript sources, so tests need no build.
 const alias = [
-  { find: /^@nodeagent\/([a-z-]+)\/testing$/, replacement: `${pkgs}$1/src/testing.ts` },
-  { find: /^@nodeagent\/([a-z-]+)\/cri$/, replacement: `${pkgs}$1/src/cri/types.ts` },
+  { find: /^@nodeagent\/core\/cri$/, replacement: `${pkgs}core/src/cri/types.ts` },
+  {
+    find: /^@nodeagent\/testkit\/vitest-global-setup$/,
+    replacement: `${pkgs}testkit/src/runtime/vitest-global-setup.ts`,
+  },
+  { find: /^@nodeagent\/([a-z-]+)\/([a-z-]+)$/, replacement: `${pkgs}$1/src/$2.ts` },
   { find: /^@nodeagent\/([a-z-]+)$/, replacement: `${pkgs}$1/src/index.ts` },
 ];
 
@@ -41,7 +45,8 @@ export default defineConfig({
           globalSetup: ['./packages/testkit/src/runtime/vitest-global-setup.ts'],
           // One containerd serves every test file: run files one after another so
           // that timing-sensitive runtime tests do not starve each other on 2 cores.
-          fileParallelism: false,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

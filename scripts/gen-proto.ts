@@ -207,9 +207,9 @@ function generateDescriptor(root: protobuf.Root): string {
   const { services } = collect(pkg, { types: [], enums: [], services: [] });
   let out = header('protobufjs JSON descriptor and gRPC method table for CRI v1.');
   out += `/* eslint-disable */\n`;
-  out += `import type { INamespace } from 'protobufjs';\n\n`;
+  out += '\n';
   out += `/** The CRI v1 schema, as a protobufjs JSON descriptor (field names in camelCase). */\n`;
-  out += `export const criDescriptor: INamespace = ${JSON.stringify(root.toJSON({ keepComments: false }), null, 2)};\n\n`;
+  out += `export const criDescriptor: Readonly<Record<string, unknown>> = ${JSON.stringify(root.toJSON({ keepComments: false }), null, 2)};\n\n`;
   out += `/** One gRPC method of a CRI service. */\n`;
   out += `export interface CriMethodInfo {\n  readonly path: string;\n  readonly requestType: string;\n  readonly responseType: string;\n  readonly responseStream: boolean;\n}\n\n`;
   for (const s of services) {

@@ -66,53 +66,149 @@ export function isNodeAgentError(err: unknown, code?: ErrorCode): err is NodeAge
   return code === undefined || (err as NodeAgentError).code === code;
 }
 
-function codeClass<C extends ErrorCode>(code: C) {
-  return class extends NodeAgentError {
-    declare readonly code: C;
-    constructor(message: string, options?: NodeAgentErrorOptions) {
-      super(code, message, options);
-    }
-  };
+/** The requested object (container, sandbox, image…) does not exist. */
+export class NotFoundError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.NotFound;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.NotFound, message, options);
+  }
 }
 
-/** The requested object (container, sandbox, image…) does not exist. */
-export class NotFoundError extends codeClass(ErrorCode.NotFound) {}
 /** The remote side cannot be reached or is not serving; retrying later may work. */
-export class UnavailableError extends codeClass(ErrorCode.Unavailable) {}
+export class UnavailableError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.Unavailable;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.Unavailable, message, options);
+  }
+}
+
 /** The operation did not finish before its deadline. */
-export class DeadlineExceededError extends codeClass(ErrorCode.DeadlineExceeded) {}
+export class DeadlineExceededError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.DeadlineExceeded;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.DeadlineExceeded, message, options);
+  }
+}
+
 /** The request was malformed. */
-export class InvalidArgumentError extends codeClass(ErrorCode.InvalidArgument) {}
+export class InvalidArgumentError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.InvalidArgument;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.InvalidArgument, message, options);
+  }
+}
+
 /** The object to create exists already. */
-export class AlreadyExistsError extends codeClass(ErrorCode.AlreadyExists) {}
+export class AlreadyExistsError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.AlreadyExists;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.AlreadyExists, message, options);
+  }
+}
+
 /** The system is not in a state where the operation can run. */
-export class FailedPreconditionError extends codeClass(ErrorCode.FailedPrecondition) {}
+export class FailedPreconditionError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.FailedPrecondition;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.FailedPrecondition, message, options);
+  }
+}
+
 /** The caller cancelled the operation (for instance through an AbortSignal). */
-export class CancelledError extends codeClass(ErrorCode.Cancelled) {}
+export class CancelledError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.Cancelled;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.Cancelled, message, options);
+  }
+}
+
 /** The remote side does not implement the operation. */
-export class UnimplementedError extends codeClass(ErrorCode.Unimplemented) {}
+export class UnimplementedError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.Unimplemented;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.Unimplemented, message, options);
+  }
+}
+
 /** The caller lacks permission. */
-export class PermissionDeniedError extends codeClass(ErrorCode.PermissionDenied) {}
+export class PermissionDeniedError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.PermissionDenied;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.PermissionDenied, message, options);
+  }
+}
+
 /** The caller is not authenticated. */
-export class UnauthenticatedError extends codeClass(ErrorCode.Unauthenticated) {}
+export class UnauthenticatedError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.Unauthenticated;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.Unauthenticated, message, options);
+  }
+}
+
 /** A quota or resource ran out. */
-export class ResourceExhaustedError extends codeClass(ErrorCode.ResourceExhausted) {}
+export class ResourceExhaustedError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.ResourceExhausted;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.ResourceExhausted, message, options);
+  }
+}
+
 /** The operation was aborted, typically by a concurrency conflict. */
-export class AbortedError extends codeClass(ErrorCode.Aborted) {}
+export class AbortedError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.Aborted;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.Aborted, message, options);
+  }
+}
+
 /** A value was outside its valid range. */
-export class OutOfRangeError extends codeClass(ErrorCode.OutOfRange) {}
+export class OutOfRangeError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.OutOfRange;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.OutOfRange, message, options);
+  }
+}
+
 /** An internal invariant broke on the remote side. */
-export class InternalError extends codeClass(ErrorCode.Internal) {}
+export class InternalError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.Internal;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.Internal, message, options);
+  }
+}
+
 /** Unrecoverable data loss or corruption. */
-export class DataLossError extends codeClass(ErrorCode.DataLoss) {}
+export class DataLossError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.DataLoss;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.DataLoss, message, options);
+  }
+}
+
 /** An error with no better classification. */
-export class UnknownError extends codeClass(ErrorCode.Unknown) {}
+export class UnknownError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.Unknown;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.Unknown, message, options);
+  }
+}
+
 /** The runtime does not speak the CRI version nodeagent needs. */
-export class RuntimeVersionUnsupportedError extends codeClass(
-  ErrorCode.RuntimeVersionUnsupported,
-) {}
+export class RuntimeVersionUnsupportedError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.RuntimeVersionUnsupported;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.RuntimeVersionUnsupported, message, options);
+  }
+}
+
 /** Configuration given to a component is invalid. */
-export class InvalidConfigError extends codeClass(ErrorCode.InvalidConfig) {}
+export class InvalidConfigError extends NodeAgentError {
+  declare readonly code: typeof ErrorCode.InvalidConfig;
+  constructor(message: string, options?: NodeAgentErrorOptions) {
+    super(ErrorCode.InvalidConfig, message, options);
+  }
+}
 
 const classes = {
   Cancelled: CancelledError,

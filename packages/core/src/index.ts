@@ -3,8 +3,8 @@
  * interfaces, CRI types, Clock, Logger, metrics hook and error classes. No I/O and
  * no third-party runtime dependencies.
  */
-export { createToken, resolveToken } from './token.js';
-export type { InjectionToken, TokenResolver } from './token.js';
+export { createToken, resolveOptional, resolveToken } from './token.js';
+export type { FactoryRegistry, InjectionToken, TokenResolver } from './token.js';
 
 export {
   ErrorCode,

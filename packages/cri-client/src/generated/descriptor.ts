@@ -3,10 +3,9 @@
 // Regenerate with `npm run proto`; CI runs `npm run proto:check`.
 
 /* eslint-disable */
-import type { INamespace } from 'protobufjs';
 
 /** The CRI v1 schema, as a protobufjs JSON descriptor (field names in camelCase). */
-export const criDescriptor: INamespace = {
+export const criDescriptor: Readonly<Record<string, unknown>> = {
   "nested": {
     "runtime": {
       "nested": {
