@@ -23,6 +23,12 @@ export interface RealRuntimeEnv {
   cniBridge: string;
   /** Subnet of that bridge; pod IPs come from it. */
   cniSubnet: string;
+  /** The bridge's own address (the pods' gateway). */
+  cniGateway: string;
+  /** Parent cgroup for test pods (`cgroupParent` under it is removed by down.sh). */
+  cgroupRoot: string;
+  /** Directory for pod log directories. */
+  podLogDir: string;
 }
 
 export interface RealRuntimeOptions {
@@ -44,6 +50,9 @@ const envKeys: Record<keyof RealRuntimeEnv, string> = {
   busybox2Image: 'NODEAGENT_BUSYBOX2_IMAGE',
   cniBridge: 'NODEAGENT_CNI_BRIDGE',
   cniSubnet: 'NODEAGENT_CNI_SUBNET',
+  cniGateway: 'NODEAGENT_CNI_GATEWAY',
+  cgroupRoot: 'NODEAGENT_CGROUP_ROOT',
+  podLogDir: 'NODEAGENT_POD_LOG_DIR',
 };
 
 /** The directory of the harness's shell scripts (shipped with this package). */
@@ -130,10 +139,10 @@ export async function stopRealRuntime(
 
 /** Stops only the containerd process (shims, containers and the registry keep running). */
 export async function stopContainerd(options: RealRuntimeOptions = {}): Promise<void> {
-  await runHarnessScript('restart-containerd.sh', ['stop'], options);
+  await runHarnessScript('restart-containerd.sh', ['--stop'], options);
 }
 
 /** Starts containerd again after {@link stopContainerd}; resolves when its socket answers. */
 export async function startContainerd(options: RealRuntimeOptions = {}): Promise<void> {
-  await runHarnessScript('restart-containerd.sh', ['start'], options);
+  await runHarnessScript('restart-containerd.sh', ['--start'], options);
 }
