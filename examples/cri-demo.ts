@@ -23,7 +23,6 @@ console.log(`pulled ${image} -> ${imageRef.slice(0, 19)}…`);
 const uid = randomUUID();
 const sandboxConfig = {
   metadata: { name: 'demo', namespace: 'default', uid, attempt: 0 },
-  hostname: 'demo',
   labels: { 'io.kubernetes.pod.uid': uid, app: 'nodeagent-demo' },
   linux: { securityContext: { namespaceOptions: { network: 'NODE' as const } } },
 };

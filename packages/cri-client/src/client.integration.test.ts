@@ -169,11 +169,17 @@ describe('images', () => {
   });
 
   it('ImageFsInfo reports the image filesystem usage', async () => {
-    const { imageFilesystems } = await cri.imageFsInfo({});
-    expect(imageFilesystems.length).toBeGreaterThan(0);
-    expect(imageFilesystems[0]?.usedBytes?.value).toBeGreaterThan(0);
-    expect(imageFilesystems[0]?.fsId?.mountpoint).toContain(env.runtimeDir);
-  });
+    // containerd refreshes its snapshot usage every stats_collect_period (10 s by
+    // default), so a freshly started runtime may report 0 for a few seconds.
+    let fs = (await cri.imageFsInfo({})).imageFilesystems;
+    for (let i = 0; i < 30 && !(fs[0]?.usedBytes?.value ?? 0); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      fs = (await cri.imageFsInfo({})).imageFilesystems;
+    }
+    expect(fs.length).toBeGreaterThan(0);
+    expect(fs[0]?.usedBytes?.value).toBeGreaterThan(0);
+    expect(fs[0]?.fsId?.mountpoint).toContain(env.runtimeDir);
+  }, 30_000);
 });
 
 describe('pod sandboxes', () => {
