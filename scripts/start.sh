@@ -16,7 +16,7 @@ keep=0
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-npm run --silent build -- --output-logs=errors-only
+npm run --silent build
 
 env_lines=$(bash packages/testkit/scripts/runtime/up.sh)
 eval "export $(printf '%s\n' "$env_lines" | grep -E '^NODEAGENT_[A-Z0-9_]+=' | tr '\n' ' ')"

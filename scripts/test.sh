@@ -18,11 +18,11 @@ fi
 log "generated CRI code is up to date"
 npm run --silent proto:check
 log "build"
-npm run --silent build -- --output-logs=errors-only
+npm run --silent build
 log "typecheck"
-npm run --silent typecheck -- --output-logs=errors-only
+npm run --silent typecheck
 log "lint"
-npm run --silent lint -- --output-logs=errors-only
+npm run --silent lint
 
 log "real runtime up (installs Debian packages when missing)"
 bash packages/testkit/scripts/runtime/up.sh >/dev/null
