@@ -54,3 +54,31 @@ export { ContainerRuntime, ImageService } from './runtime.js';
 export type { CallOptions, CriServiceApi } from './runtime.js';
 
 export * as cri from './cri/types.js';
+
+export { PodLifecycleEventGenerator, PodLifecycleEventType, PodStatusCache } from './pleg.js';
+export type {
+  CachedPodStatus,
+  GetNewerThanOptions,
+  PlegHealth,
+  PlegMode,
+  PlegWatchOptions,
+  PodLifecycleEvent,
+  RuntimeContainerStatus,
+  RuntimePodStatus,
+} from './pleg.js';
+
+export type * as k8s from './k8s/types.js';
+export { ProbeManager, EventRecorder, noopEventRecorder } from './prober.js';
+export type {
+  ContainerRestartRequest,
+  EventType,
+  ProbeResult,
+  ProbeResultFilter,
+  ProbeResultsManager,
+  ProbeResultUpdate,
+  ProbeType,
+  Unsubscribe,
+} from './prober.js';
+
+export { PodAnnotation, PodOperation, PodSourceName, PodSources } from './pod-source.js';
+export type { PodSource, PodUpdate } from './pod-source.js';

@@ -9,3 +9,9 @@ export { parseCriEndpoint } from './endpoint.js';
 export type { CriEndpoint } from './endpoint.js';
 export { errorCodeForGrpcStatus } from './grpc-errors.js';
 export { defaultRuntimeRequestTimeoutMs, defaultStatusRequestTimeoutMs } from './timeouts.js';
+export {
+  criDescriptor,
+  imageServiceMethods,
+  runtimeServiceMethods,
+} from './generated/descriptor.js';
+export type { CriMethodInfo } from './generated/descriptor.js';

@@ -13,3 +13,19 @@ export {
   stopRealRuntime,
 } from './runtime/real-runtime.js';
 export type { RealRuntimeEnv, RealRuntimeOptions } from './runtime/real-runtime.js';
+
+export { FakeRuntime, createFakeRuntime } from './fakes/fake-runtime.js';
+export type {
+  FakeContainerInput,
+  FakeRuntimeMethod,
+  FakeRuntimeOptions,
+  FakeSandboxInput,
+} from './fakes/fake-runtime.js';
+
+export { startCriEventServer } from './cri-event-server.js';
+export type {
+  CriEventServer,
+  CriEventServerMethodInfo,
+  CriEventServerOptions,
+  CriEventServerSchema,
+} from './cri-event-server.js';
