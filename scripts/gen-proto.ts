@@ -96,7 +96,8 @@ function fieldTypes(
   let isMessage = false;
   if (scalar) {
     output = scalar;
-    input = field.type === 'bytes' ? 'Uint8Array | string' : scalar;
+    // Not string: protobufjs would read a string in a bytes field as base64.
+    input = scalar;
   } else {
     const resolved = field.resolvedType;
     if (!resolved) throw new Error(`unresolved type ${field.type} of ${field.fullName}`);

@@ -1141,7 +1141,7 @@ export interface KeyValue {
 /** The encodable form of {@link KeyValue}: every field optional. */
 export interface KeyValueInput {
   key?: string | null | undefined;
-  value?: Uint8Array | string | null | undefined;
+  value?: Uint8Array | null | undefined;
 }
 
 /**
@@ -1974,8 +1974,8 @@ export interface ExecSyncResponse {
 
 /** The encodable form of {@link ExecSyncResponse}: every field optional. */
 export interface ExecSyncResponseInput {
-  stdout?: Uint8Array | string | null | undefined;
-  stderr?: Uint8Array | string | null | undefined;
+  stdout?: Uint8Array | null | undefined;
+  stderr?: Uint8Array | null | undefined;
   exitCode?: number | null | undefined;
 }
 

@@ -359,6 +359,19 @@ export interface Toleration {
 }
 
 /** The desired state of a pod. */
+/** A resolver option (`ndots:2`, `edns0`). */
+export interface PodDNSConfigOption {
+  name?: string;
+  value?: string;
+}
+
+/** Pod DNS parameters (core/v1 `PodDNSConfig`). */
+export interface PodDNSConfig {
+  nameservers?: string[];
+  searches?: string[];
+  options?: PodDNSConfigOption[];
+}
+
 export interface PodSpec {
   volumes?: Volume[];
   initContainers?: Container[];
@@ -381,6 +394,10 @@ export interface PodSpec {
   securityContext?: PodSecurityContext;
   hostname?: string;
   subdomain?: string;
+  /** When true, the pod's hostname is its FQDN (`<hostname>.<subdomain>.<ns>.svc.<domain>`). */
+  setHostnameAsFQDN?: boolean;
+  /** DNS settings merged with (or, for dnsPolicy None, replacing) the policy's. */
+  dnsConfig?: PodDNSConfig;
   tolerations?: Toleration[];
   hostAliases?: HostAlias[];
   priorityClassName?: string;

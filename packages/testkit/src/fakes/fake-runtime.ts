@@ -40,6 +40,11 @@ export interface FakeSandboxInput {
   state?: cri.PodSandboxState;
   /** Pod IP; default `''` (host network). */
   ip?: string;
+  /**
+   * Network namespace mode reported in the sandbox status (as containerd does);
+   * default `NODE` when there is no IP, else `POD`.
+   */
+  network?: cri.NamespaceMode;
   /** Leave out the `io.kubernetes.pod.uid` label (the UID is then only in metadata). */
   withoutUidLabel?: boolean;
 }
@@ -67,6 +72,7 @@ interface SandboxRecord {
   annotations: Record<string, string>;
   runtimeHandler: string;
   ip: string;
+  network: cri.NamespaceMode;
 }
 
 interface ContainerRecord {
@@ -221,6 +227,7 @@ export class FakeRuntime implements ContainerRuntime, ImageService {
       annotations: { ...input.annotations },
       runtimeHandler: '',
       ip: input.ip ?? '',
+      network: input.network ?? (input.ip ? 'POD' : 'NODE'),
     });
     this.emitFor(id, id, 'CONTAINER_CREATED_EVENT');
     if ((input.state ?? 'SANDBOX_READY') === 'SANDBOX_READY') {
@@ -424,6 +431,10 @@ export class FakeRuntime implements ContainerRuntime, ImageService {
         withoutUidLabel: true,
       };
       if (md?.uid != null) input.uid = md.uid;
+      const network = config?.linux?.securityContext?.namespaceOptions?.network ?? 'POD';
+      input.network = network;
+      // A pod-network sandbox gets an address (never contacted: this runtime is in memory).
+      if (network !== 'NODE') input.ip = `10.255.${(this.nextId >> 8) & 255}.${this.nextId & 255}`;
       const id = this.addSandbox(input);
       const sb = this.sandbox(id);
       sb.runtimeHandler = req?.runtimeHandler ?? '';
@@ -850,7 +861,11 @@ export class FakeRuntime implements ContainerRuntime, ImageService {
     return {
       ...this.sandboxOf(sb),
       network: { ip: sb.ip, additionalIps: [] },
-      linux: null,
+      linux: {
+        namespaces: {
+          options: { network: sb.network, pid: 'CONTAINER', ipc: 'POD', targetId: '', usernsOptions: null },
+        },
+      },
     };
   }
 

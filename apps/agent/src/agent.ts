@@ -1,0 +1,313 @@
+/**
+ * The agent: a tsyringe container filled by each package's `register…` function,
+ * and the start/stop sequence of the long-running parts. Importing this module needs
+ * `reflect-metadata` loaded first (the CLI entry does that).
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
+import { join } from 'node:path';
+import {
+  Clock,
+  EventRecorder,
+  Logger,
+  MetricsRegistry,
+  PodLifecycleEventGenerator,
+  ProbeManager,
+  Random,
+  RealClock,
+  mathRandom,
+  resolveToken,
+} from '@nodeagent/core';
+import { CriClient, registerCriClient } from '@nodeagent/cri-client';
+import { registerPleg } from '@nodeagent/pleg';
+import {
+  PodLifecycleToken,
+  createPodContainerManager,
+  podFullName,
+  registerPodLifecycle,
+} from '@nodeagent/pod-lifecycle';
+import { registerProbeManager } from '@nodeagent/probe-manager';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import type { AgentConfig } from './config/agent-config.js';
+import { formatGoDuration } from './config/go-duration.js';
+import { LoggingEventRecorder } from './event-recorder.js';
+import { PromMetricsRegistry } from './metrics.js';
+import type { PodStateChange } from './pod-state-view.js';
+import { checkRuntimeSocket } from './runtime-socket.js';
+
+/** The running node agent. */
+export interface Agent {
+  /** The DI container every component was resolved from (for embedders and tests). */
+  readonly container: DependencyContainer;
+  /** The configuration the agent runs with. */
+  readonly config: AgentConfig;
+  /** The metrics registry behind `/metrics`. */
+  readonly metrics: PromMetricsRegistry;
+  /**
+   * Checks the runtime and starts every component in order (runtime connection,
+   * PLEG, probe manager, …). Rejects — after stopping what had started — when a step
+   * fails, e.g. with `UnavailableError` when the runtime socket is missing.
+   */
+  start(): Promise<void>;
+  /**
+   * Stops every component in reverse order and closes the runtime connection.
+   * Pods and containers are **left running**, as the kubelet leaves them: a restarted
+   * agent adopts them. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+/** A long-running part of the agent, started and stopped in order. */
+export interface AgentComponent {
+  /** Name shown in logs (`pleg`, `probe-manager`, …). */
+  readonly name: string;
+  start(): void | Promise<void>;
+  stop(): void | Promise<void>;
+}
+
+/** Options of {@link createAgent}. */
+export interface CreateAgentOptions {
+  logger: Logger;
+  /** Default: a fresh {@link PromMetricsRegistry}. */
+  metrics?: PromMetricsRegistry;
+  /** Default: the real clock. */
+  clock?: Clock;
+  /** Default: `Math.random`. */
+  random?: Random;
+  /** Default: a recorder that logs events (standalone mode has no API server). */
+  eventRecorder?: EventRecorder;
+  /** Parent container; the agent registers into a child of it. Default: tsyringe's root. */
+  parentContainer?: DependencyContainer;
+  /**
+   * Receives pod and container state changes for the terminal view
+   * ({@link PodStateView.show}): container state changes as pod-lifecycle sees them,
+   * with reasons such as CrashLoopBackOff.
+   */
+  onPodStateChange?: (change: PodStateChange) => void;
+}
+
+/** How long `start()` waits for the runtime to answer its first Version call, ms. */
+export const runtimeConnectTimeoutMs = 10_000;
+
+/**
+ * Builds the agent: registers core's values (Clock, Logger, MetricsRegistry, Random,
+ * EventRecorder) and every package through its `register…` function into a child
+ * tsyringe container, then lists the components to start. Nothing runs until
+ * {@link Agent.start}.
+ */
+export function createAgent(config: AgentConfig, options: CreateAgentOptions): Agent {
+  const kubelet = config.kubelet;
+  const logger = options.logger;
+  const clock = options.clock ?? new RealClock();
+  const metrics = options.metrics ?? new PromMetricsRegistry();
+  const container = (options.parentContainer ?? rootContainer).createChildContainer();
+
+  // --- core values -----------------------------------------------------------------
+  container.register(Clock, { useValue: clock });
+  container.register(Logger, { useValue: logger });
+  container.register(MetricsRegistry, { useValue: metrics });
+  container.register(Random, { useValue: options.random ?? mathRandom });
+  container.register(EventRecorder, {
+    useValue: options.eventRecorder ?? new LoggingEventRecorder(logger),
+  });
+
+  // --- packages ----------------------------------------------------------------------
+  registerCriClient(container, {
+    endpoint: kubelet.containerRuntimeEndpoint,
+    ...(kubelet.imageServiceEndpoint ? { imageEndpoint: kubelet.imageServiceEndpoint } : {}),
+    runtimeRequestTimeoutMs: kubelet.runtimeRequestTimeout,
+    logger: logger.child({ component: 'cri-client' }),
+  });
+  registerPleg(container, { logger: logger.child({ component: 'pleg' }) });
+  registerProbeManager(container, { logger: logger.child({ component: 'probe-manager' }) });
+  // static-pods: `registerStaticPods(container, { … })` from @nodeagent/static-pods goes
+  // here once the package lands (file source on kubelet.staticPodPath every
+  // fileCheckFrequency, URL source on staticPodURL every httpCheckFrequency).
+
+  // pod-lifecycle is registered in its component's start(), once the runtime's name
+  // (for container IDs such as containerd://…) is known from the Version handshake.
+  let runtimeName = 'containerd';
+
+  let criUsed = false;
+  const cri = (): CriClient => {
+    criUsed = true;
+    return resolveToken(container, CriClient);
+  };
+
+  const components: AgentComponent[] = [
+    {
+      name: 'container-runtime',
+      start: async () => {
+        await checkRuntimeSocket(kubelet.containerRuntimeEndpoint);
+        const version = await cri().connect({ timeoutMs: runtimeConnectTimeoutMs });
+        runtimeName = version.runtimeName || runtimeName;
+        logger.info('Container runtime initialized', {
+          component: 'agent',
+          endpoint: kubelet.containerRuntimeEndpoint,
+          runtimeName: version.runtimeName,
+          runtimeVersion: version.runtimeVersion,
+          runtimeApiVersion: version.runtimeApiVersion,
+        });
+      },
+      // The connection is closed last, in stop(), after every component that uses it.
+      stop: () => {},
+    },
+    {
+      name: 'pleg',
+      start: () => {
+        resolveToken(container, PodLifecycleEventGenerator).start();
+      },
+      stop: async () => {
+        await resolveToken(container, PodLifecycleEventGenerator).stop();
+      },
+    },
+    {
+      name: 'probe-manager',
+      start: () => resolveToken(container, ProbeManager).start(),
+      stop: () => resolveToken(container, ProbeManager).stop(),
+    },
+    {
+      name: 'pod-lifecycle',
+      start: async () => {
+        const resolvConf = kubelet.resolvConf
+          ? await readFile(kubelet.resolvConf, 'utf8').catch((err: unknown) => {
+              logger.warn('Cannot read resolvConf; pods using the node DNS get 127.0.0.1', {
+                component: 'agent',
+                resolvConf: kubelet.resolvConf,
+                error: String(err),
+              });
+              return '';
+            })
+          : '';
+        // Pod-level cgroups under the kubelet's QoS hierarchy (cgroupsPerQOS).
+        let cgroups;
+        if (kubelet.cgroupsPerQOS) {
+          cgroups = createPodContainerManager({
+            clock,
+            logger: logger.child({ component: 'cgroups' }),
+            cgroupRoot: kubelet.cgroupRoot || '/',
+            cgroupDriver: kubelet.cgroupDriver === 'systemd' ? 'systemd' : 'cgroupfs',
+            ...(kubelet.podPidsLimit > 0 ? { podPidsLimit: kubelet.podPidsLimit } : {}),
+          });
+          await cgroups.ensureQosCgroups();
+        }
+        registerPodLifecycle(container, {
+          ...(cgroups ? { cgroups } : {}),
+          nodeName: config.nodeName,
+          rootDir: config.rootDir,
+          podLogsDir: kubelet.podLogsDir,
+          runtimeName,
+          ...(config.nodeIps[0] ? { hostIp: config.nodeIps[0] } : {}),
+          dns: {
+            clusterDomain: kubelet.clusterDomain,
+            clusterDNS: kubelet.clusterDNS,
+            resolvConf,
+            nodeIPs: config.nodeIps,
+          },
+          memoryCapacityBytes: totalmem(),
+          syncFrequencyMs: kubelet.syncFrequency,
+        });
+        const lifecycle = resolveToken(container, PodLifecycleToken);
+        if (options.onPodStateChange) {
+          const onChange = options.onPodStateChange;
+          lifecycle.manager.onContainerStateChange((change) => {
+            const [namespace = 'default', ...rest] = change.pod.split('/');
+            onChange({
+              pod: { namespace, name: rest.join('/'), uid: change.podUid },
+              container: change.container,
+              from: change.from,
+              to: change.to,
+              ...(change.reason ? { reason: change.reason } : {}),
+            });
+          });
+        }
+        lifecycle.manager.onStatus((pod, status) => {
+          logger.debug('Pod status', {
+            component: 'pod-lifecycle',
+            pod: podFullName(pod),
+            phase: status.phase,
+            ready: status.conditions?.find((c) => c.type === 'Ready')?.status === 'True',
+          });
+        });
+        lifecycle.start();
+      },
+      stop: () => resolveToken(container, PodLifecycleToken).stop(),
+    },
+  ];
+
+  const started: AgentComponent[] = [];
+  let state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+
+  const stopStarted = async (): Promise<void> => {
+    while (started.length > 0) {
+      const component = started.pop();
+      if (!component) break;
+      try {
+        await component.stop();
+        logger.debug('Component stopped', { component: 'agent', name: component.name });
+      } catch (err) {
+        logger.error('Component failed to stop', { component: 'agent', name: component.name, err });
+      }
+    }
+    if (criUsed) cri().close();
+  };
+
+  return {
+    container,
+    config,
+    metrics,
+    async start() {
+      if (state !== 'new') throw new Error(`agent cannot start: it is ${state}`);
+      state = 'starting';
+      logger.info('Starting nodeagent', {
+        component: 'agent',
+        nodeName: config.nodeName,
+        mode: config.kubeconfig ? 'api-server' : 'standalone',
+        ...(config.configFile ? { config: config.configFile } : {}),
+        runtimeEndpoint: kubelet.containerRuntimeEndpoint,
+        staticPodPath: kubelet.staticPodPath || '<none>',
+        syncFrequency: formatGoDuration(kubelet.syncFrequency),
+        fileCheckFrequency: formatGoDuration(kubelet.fileCheckFrequency),
+        rootDir: config.rootDir,
+      });
+      if (config.kubeconfig) {
+        logger.warn('API server mode is not implemented yet; running standalone', {
+          component: 'agent',
+          kubeconfig: config.kubeconfig,
+        });
+      }
+      for (const field of config.ignoredFields) {
+        logger.warn('Configuration field is not implemented by nodeagent and is ignored', {
+          component: 'agent',
+          field: `KubeletConfiguration.${field}`,
+        });
+      }
+      try {
+        await mkdir(join(config.rootDir, 'pods'), { recursive: true, mode: 0o750 });
+        for (const component of components) {
+          await component.start();
+          started.push(component);
+          logger.info('Component started', { component: 'agent', name: component.name });
+        }
+      } catch (err) {
+        state = 'stopping';
+        await stopStarted();
+        state = 'stopped';
+        throw err;
+      }
+      state = 'running';
+      logger.info('nodeagent is running', {
+        component: 'agent',
+        components: components.map((c) => c.name).join(','),
+      });
+    },
+    async stop() {
+      if (state === 'stopped' || state === 'stopping') return;
+      state = 'stopping';
+      logger.info('Stopping nodeagent; pods keep running', { component: 'agent' });
+      await stopStarted();
+      state = 'stopped';
+      logger.info('nodeagent stopped', { component: 'agent' });
+    },
+  };
+}

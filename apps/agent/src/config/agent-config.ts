@@ -1,0 +1,108 @@
+/**
+ * The agent's effective configuration: the KubeletConfiguration file (or the
+ * kubelet's defaults without one) with the command-line flags applied on top.
+ */
+import { readFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { InvalidConfigError } from '@nodeagent/core';
+import type { AgentFlags } from './flags.js';
+import {
+  defaultKubeletConfiguration,
+  parseKubeletConfiguration,
+  type KubeletConfiguration,
+} from './kubelet-config.js';
+
+/** The kubelet's `--root-dir` default. */
+export const defaultRootDir = '/var/lib/kubelet';
+
+/** Everything the agent runs with. */
+export interface AgentConfig {
+  /** The effective KubeletConfiguration (file, defaults, then flags). */
+  kubelet: KubeletConfiguration;
+  /** The configuration file read, if any. */
+  configFile?: string;
+  /** Kubelet fields in the file that nodeagent does not act on. */
+  ignoredFields: string[];
+  /** The kubeconfig path; absent means standalone mode (no API server). */
+  kubeconfig?: string;
+  /**
+   * The node name: `--hostname-override`, else the host name, lowercased and trimmed
+   * as the kubelet does (`nodeutil.GetHostname`).
+   */
+  nodeName: string;
+  /** `--node-ip` addresses; empty when not given. */
+  nodeIps: string[];
+  /** `--root-dir`: pod directories and volumes live under `<rootDir>/pods`. */
+  rootDir: string;
+}
+
+/** Where {@link loadAgentConfig} reads from; tests replace the file system and host name. */
+export interface LoadAgentConfigDeps {
+  readFile?: (path: string) => Promise<string>;
+  hostname?: () => string;
+}
+
+/** Applies the flags that override KubeletConfiguration fields. */
+export function applyFlagOverrides(
+  config: KubeletConfiguration,
+  flags: AgentFlags,
+): KubeletConfiguration {
+  return {
+    ...config,
+    ...(flags.containerRuntimeEndpoint !== undefined
+      ? { containerRuntimeEndpoint: flags.containerRuntimeEndpoint }
+      : {}),
+    ...(flags.imageServiceEndpoint !== undefined
+      ? { imageServiceEndpoint: flags.imageServiceEndpoint }
+      : {}),
+    ...(flags.podManifestPath !== undefined ? { staticPodPath: flags.podManifestPath } : {}),
+    ...(flags.cgroupRoot !== undefined ? { cgroupRoot: flags.cgroupRoot } : {}),
+    logging: {
+      ...config.logging,
+      ...(flags.verbosity !== undefined ? { verbosity: flags.verbosity } : {}),
+      ...(flags.logFormat !== undefined ? { format: flags.logFormat } : {}),
+    },
+  };
+}
+
+/**
+ * Reads `--config` (when given), applies the kubelet's defaults and then the flags.
+ *
+ * @throws InvalidConfigError when the file cannot be read or is invalid (naming the
+ *   file and each bad field), or when no node name can be found.
+ */
+export async function loadAgentConfig(
+  flags: AgentFlags,
+  deps: LoadAgentConfigDeps = {},
+): Promise<AgentConfig> {
+  const read = deps.readFile ?? ((path: string) => readFile(path, 'utf8'));
+  let kubelet = defaultKubeletConfiguration();
+  let ignoredFields: string[] = [];
+  if (flags.config !== undefined) {
+    let text: string;
+    try {
+      text = await read(flags.config);
+    } catch (err) {
+      const reason =
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err);
+      throw new InvalidConfigError(`--config ${flags.config}: cannot read the file: ${reason}`, {
+        cause: err,
+      });
+    }
+    ({ config: kubelet, ignoredFields } = parseKubeletConfiguration(text, flags.config));
+  }
+  kubelet = applyFlagOverrides(kubelet, flags);
+  const nodeName = (flags.hostnameOverride ?? (deps.hostname ?? osHostname)()).trim().toLowerCase();
+  if (nodeName === '') {
+    throw new InvalidConfigError('the host name is empty; set --hostname-override');
+  }
+  return {
+    kubelet,
+    ...(flags.config !== undefined ? { configFile: flags.config } : {}),
+    ignoredFields,
+    ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+    nodeName,
+    nodeIps: flags.nodeIp ?? [],
+    rootDir: flags.rootDir ?? defaultRootDir,
+  };
+}

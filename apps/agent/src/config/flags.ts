@@ -1,0 +1,219 @@
+/**
+ * Command-line flags of `nodeagent`, named as the kubelet names them. Flags override
+ * the configuration file.
+ */
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { InvalidConfigError } from '@nodeagent/core';
+
+/** The flags of the agent (the run command), parsed and checked. */
+export interface AgentFlags {
+  /** `--config`: path of the KubeletConfiguration file. */
+  config?: string;
+  /** `--kubeconfig`: credentials for the API server; without it the agent runs standalone. */
+  kubeconfig?: string;
+  /** `--hostname-override`: the node name instead of the host name. */
+  hostnameOverride?: string;
+  /** `--node-ip`: the node's IP address(es), comma-separated for dual-stack. */
+  nodeIp?: string[];
+  /** `--root-dir`: directory for pod directories and volumes. Default `/var/lib/kubelet`. */
+  rootDir?: string;
+  /** `--container-runtime-endpoint`: overrides `containerRuntimeEndpoint`. */
+  containerRuntimeEndpoint?: string;
+  /** `--image-service-endpoint`: overrides `imageServiceEndpoint`. */
+  imageServiceEndpoint?: string;
+  /** `--pod-manifest-path`: overrides `staticPodPath` (the kubelet's deprecated alias). */
+  podManifestPath?: string;
+  /** `--v`: log verbosity, overrides `logging.verbosity`. */
+  verbosity?: number;
+  /** `--log-format`: `text` or `json`, overrides `logging.format`. */
+  logFormat?: 'text' | 'json';
+  /** `--cgroup-root`: overrides `cgroupRoot`. */
+  cgroupRoot?: string;
+}
+
+/** Flags of `nodeagent pods`. */
+export interface PodsFlags {
+  /** `--runtime-endpoint` (or `--container-runtime-endpoint`). */
+  runtimeEndpoint?: string;
+  /** `-o` / `--output`: `table` (default), `wide` or `json`. */
+  output: 'table' | 'wide' | 'json';
+  /** `--config`: take the runtime endpoint from this configuration file. */
+  config?: string;
+}
+
+/** What the command line asks for. */
+export type Command =
+  | { kind: 'run'; flags: AgentFlags }
+  | { kind: 'pods'; flags: PodsFlags }
+  | { kind: 'version' }
+  | { kind: 'help'; topic: 'run' | 'pods' };
+
+/** Usage text of `nodeagent --help`. */
+export const usage = `nodeagent — a Kubernetes node agent (kubelet) in TypeScript
+
+Usage:
+  nodeagent [flags]                 run the agent (standalone without --kubeconfig)
+  nodeagent pods [-o wide|json]     list pods and containers straight from the runtime (CRI)
+  nodeagent version                 print the version
+  nodeagent help                    this text
+
+Flags (names and meaning as the kubelet's; flags override the config file):
+  --config FILE                     KubeletConfiguration file (YAML or JSON)
+  --kubeconfig FILE                 API server credentials; omit to run standalone
+  --hostname-override NAME          node name to use instead of the host name
+  --node-ip IP[,IP]                 node IP address(es)
+  --root-dir DIR                    pod directories and volumes (default /var/lib/kubelet)
+  --container-runtime-endpoint EP   CRI endpoint (default unix:///run/containerd/containerd.sock)
+  --image-service-endpoint EP       CRI image endpoint (default: the runtime endpoint)
+  --pod-manifest-path PATH          static pod directory (staticPodPath)
+  --cgroup-root PATH                root cgroup of pods (cgroupRoot)
+  --v N                             log verbosity: 0 info, 4 and up debug
+  --log-format text|json            log format (default text)
+  -h, --help                        this text
+`;
+
+/** Usage text of `nodeagent pods --help`. */
+export const podsUsage = `Usage: nodeagent pods [flags]
+
+Lists the pods and containers the container runtime has, over CRI (like crictl pods).
+
+Flags:
+  --runtime-endpoint EP   CRI endpoint (default: --config's containerRuntimeEndpoint,
+                          else unix:///run/containerd/containerd.sock)
+  --config FILE           KubeletConfiguration to take the endpoint from
+  -o, --output FORMAT     table (default), wide or json
+  -h, --help              this text
+`;
+
+function flagError(flag: string, message: string): InvalidConfigError {
+  return new InvalidConfigError(`--${flag}: ${message}`);
+}
+
+function parseVerbosity(text: string): number {
+  if (!/^\d+$/.test(text))
+    throw flagError('v', `invalid value ${JSON.stringify(text)}: expected a number 0 or above`);
+  return Number(text);
+}
+
+function parseNodeIps(text: string): string[] {
+  const ips = text.split(',').map((s) => s.trim());
+  for (const ip of ips) {
+    if (isIP(ip) === 0) throw flagError('node-ip', `invalid IP address ${JSON.stringify(ip)}`);
+  }
+  if (ips.length > 2) throw flagError('node-ip', 'at most two addresses (one IPv4, one IPv6)');
+  return ips;
+}
+
+/** Strips `undefined` values so that the result fits `exactOptionalPropertyTypes`. */
+function defined<T extends object>(obj: { [K in keyof T]: T[K] | undefined }): T {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
+}
+
+function wrapParseError(err: unknown): never {
+  // node:util parseArgs throws TypeErrors with codes such as ERR_PARSE_ARGS_UNKNOWN_OPTION.
+  const message = err instanceof Error ? err.message : String(err);
+  throw new InvalidConfigError(`${message} (see nodeagent --help)`, { cause: err });
+}
+
+/**
+ * Parses the command line (without `node` and the script): the subcommand and its
+ * flags. Unknown flags and bad values throw `InvalidConfigError` naming the flag.
+ */
+export function parseCommandLine(argv: readonly string[]): Command {
+  const [first, ...rest] = argv;
+  if (first === 'version') return { kind: 'version' };
+  if (first === 'help') return { kind: 'help', topic: 'run' };
+  if (first === 'pods') return parsePodsCommand(rest);
+  if (first !== undefined && !first.startsWith('-')) {
+    throw new InvalidConfigError(`unknown command ${JSON.stringify(first)} (see nodeagent --help)`);
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'hostname-override': { type: 'string' },
+        'node-ip': { type: 'string' },
+        'root-dir': { type: 'string' },
+        'container-runtime-endpoint': { type: 'string' },
+        'image-service-endpoint': { type: 'string' },
+        'pod-manifest-path': { type: 'string' },
+        'cgroup-root': { type: 'string' },
+        v: { type: 'string' },
+        'log-format': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    wrapParseError(err);
+  }
+  if (values.help) return { kind: 'help', topic: 'run' };
+  if (values.version) return { kind: 'version' };
+  const logFormat = values['log-format'];
+  if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json') {
+    throw flagError(
+      'log-format',
+      `invalid value ${JSON.stringify(logFormat)}: expected text or json`,
+    );
+  }
+  for (const name of ['config', 'kubeconfig', 'root-dir', 'container-runtime-endpoint'] as const) {
+    if (values[name] === '') throw flagError(name, 'must not be empty');
+  }
+  const hostnameOverride = values['hostname-override'];
+  if (hostnameOverride !== undefined && hostnameOverride.trim() === '') {
+    throw flagError('hostname-override', 'must not be empty');
+  }
+  const flags = defined<AgentFlags>({
+    config: values.config,
+    kubeconfig: values.kubeconfig,
+    hostnameOverride,
+    nodeIp: values['node-ip'] === undefined ? undefined : parseNodeIps(values['node-ip']),
+    rootDir: values['root-dir'],
+    containerRuntimeEndpoint: values['container-runtime-endpoint'],
+    imageServiceEndpoint: values['image-service-endpoint'],
+    podManifestPath: values['pod-manifest-path'],
+    verbosity: values.v === undefined ? undefined : parseVerbosity(values.v),
+    logFormat,
+    cgroupRoot: values['cgroup-root'],
+  });
+  return { kind: 'run', flags };
+}
+
+function parsePodsCommand(argv: readonly string[]): Command {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'runtime-endpoint': { type: 'string' },
+        'container-runtime-endpoint': { type: 'string' },
+        config: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    wrapParseError(err);
+  }
+  if (values.help) return { kind: 'help', topic: 'pods' };
+  const output = values.output ?? 'table';
+  if (output !== 'table' && output !== 'wide' && output !== 'json') {
+    throw flagError('output', `invalid value ${JSON.stringify(output)}: expected wide or json`);
+  }
+  return {
+    kind: 'pods',
+    flags: defined<PodsFlags>({
+      runtimeEndpoint: values['runtime-endpoint'] ?? values['container-runtime-endpoint'],
+      output,
+      config: values.config,
+    }),
+  };
+}

@@ -1,0 +1,251 @@
+import { describe, expect, it } from 'vitest';
+import { isNodeAgentError, type k8s } from '@nodeagent/core';
+import { container, pod } from './__fixtures__/pods.js';
+import { makeEnvironmentVariables, type DownwardApiContext } from './env.js';
+import { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
+
+const ctx: DownwardApiContext = {
+  podIPs: ['10.88.0.5', 'fd00::5'],
+  hostIP: '192.168.1.10',
+  nodeName: 'node-1',
+};
+
+function envOf(
+  env: k8s.EnvVar[],
+  extra: Partial<k8s.Container> = {},
+  spec: Partial<k8s.PodSpec> = {},
+  c = ctx,
+) {
+  const p = pod(
+    [
+      container(
+        'app',
+        { cpu: '250m', memory: '64Mi' },
+        { cpu: '1500m', memory: '128Mi' },
+        { env, ...extra },
+      ),
+    ],
+    spec,
+    {
+      labels: { app: 'web', tier: 'front' },
+      annotations: { 'note/x': 'y' },
+    },
+  );
+  return makeEnvironmentVariables(p, p.spec.containers[0]!, c);
+}
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected an error');
+}
+
+describe('makeEnvironmentVariables', () => {
+  it('values, in order, with $(VAR) references to earlier variables', () => {
+    expect(
+      envOf([
+        { name: 'A', value: 'a' },
+        { name: 'B', value: '$(A)-b' },
+        { name: 'C', value: '$(D)-$$(A)' }, // D defined later: stays
+        { name: 'D', value: 'd' },
+        { name: 'E' },
+      ]),
+    ).toEqual([
+      { name: 'A', value: 'a' },
+      { name: 'B', value: 'a-b' },
+      { name: 'C', value: '$(D)-$(A)' },
+      { name: 'D', value: 'd' },
+      { name: 'E', value: '' },
+    ]);
+  });
+
+  it('downward API fieldRefs', () => {
+    const f = (fieldPath: string, apiVersion?: string): k8s.EnvVar => ({
+      name: fieldPath,
+      valueFrom: { fieldRef: apiVersion ? { fieldPath, apiVersion } : { fieldPath } },
+    });
+    const env = envOf(
+      [
+        f('metadata.name', 'v1'),
+        f('metadata.namespace'),
+        f('metadata.uid'),
+        f("metadata.labels['app']"),
+        f("metadata.annotations['note/x']"),
+        f("metadata.labels['missing']"),
+        f('spec.nodeName'),
+        f('spec.serviceAccountName'),
+        f('status.hostIP'),
+        f('status.hostIPs'),
+        f('status.podIP'),
+        f('status.podIPs'),
+      ],
+      {},
+      { serviceAccountName: 'sa' },
+    );
+    expect(Object.fromEntries(env.map((e) => [e.name, e.value]))).toEqual({
+      'metadata.name': 'web',
+      'metadata.namespace': 'team',
+      'metadata.uid': '1234-abcd',
+      "metadata.labels['app']": 'web',
+      "metadata.annotations['note/x']": 'y',
+      "metadata.labels['missing']": '',
+      'spec.nodeName': 'node-1',
+      'spec.serviceAccountName': 'sa',
+      'status.hostIP': '192.168.1.10',
+      'status.hostIPs': '192.168.1.10',
+      'status.podIP': '10.88.0.5',
+      'status.podIPs': '10.88.0.5,fd00::5',
+    });
+  });
+
+  it('fieldRef values are not expanded; pod nodeName wins; host-network pods use the host IP', () => {
+    const env = envOf(
+      [
+        { name: 'X', value: 'x' },
+        { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+        { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+      ],
+      {},
+      { hostNetwork: true, nodeName: 'from-spec' },
+      { ...ctx, podIPs: [] },
+    );
+    expect(env).toEqual([
+      { name: 'X', value: 'x' },
+      { name: 'IP', value: '192.168.1.10' },
+      { name: 'NODE', value: 'from-spec' },
+    ]);
+  });
+
+  it('resourceFieldRefs with divisors (ceil), limits defaulting to node allocatable', () => {
+    const r = (resource: string, divisor?: string, containerName?: string): k8s.EnvVar => ({
+      name: `${resource}/${divisor ?? ''}/${containerName ?? ''}`,
+      valueFrom: {
+        resourceFieldRef: {
+          resource,
+          ...(divisor ? { divisor } : {}),
+          ...(containerName ? { containerName } : {}),
+        },
+      },
+    });
+    const env = envOf(
+      [
+        r('limits.cpu'),
+        r('limits.cpu', '1m'),
+        r('requests.cpu', '1m'),
+        r('requests.cpu'),
+        r('limits.memory'),
+        r('limits.memory', '1Mi'),
+        r('requests.memory', '1M'),
+        r('limits.ephemeral-storage'),
+        r('limits.memory', '1Mi', 'app'),
+      ],
+      {},
+      {},
+      { ...ctx, nodeAllocatable: { ephemeralStorageBytes: 5000 } },
+    );
+    expect(env.map((e) => e.value)).toEqual([
+      '2',
+      '1500',
+      '250',
+      '1',
+      '134217728',
+      '128',
+      '68',
+      '5000',
+      '128',
+    ]);
+  });
+
+  it('resourceFieldRef errors are clear', () => {
+    const bad = (ref: k8s.ResourceFieldSelector) =>
+      thrown(() => envOf([{ name: 'R', valueFrom: { resourceFieldRef: ref } }], {}, {}, ctx));
+    expect(bad({ resource: 'limits.gpu' }).message).toMatch(
+      /unsupported container resource "limits.gpu"/,
+    );
+    expect(bad({ resource: 'cpu' }).message).toMatch(/unsupported container resource "cpu"/);
+    expect(bad({ resource: 'limits.cpu', divisor: '1Mi' }).message).toMatch(
+      /not a valid CPU divisor/,
+    );
+    expect(bad({ resource: 'limits.memory', divisor: '3' }).message).toMatch(
+      /not a valid divisor for memory/,
+    );
+    expect(bad({ resource: 'limits.memory', divisor: 'x' }).message).toMatch(
+      /divisor: quantity "x" is invalid/,
+    );
+    expect(bad({ resource: 'limits.memory', containerName: 'ghost' }).message).toMatch(
+      /container "ghost" not found/,
+    );
+    expect(bad({ resource: 'limits.ephemeral-storage' }).message).toMatch(
+      /node allocatable ephemeral-storage is unknown/,
+    );
+    expect(bad({ resource: 'limits.ephemeral-storage' })).toBeInstanceOf(InvalidPodSpecError);
+  });
+
+  it('unknown fieldRef paths and API versions are clear errors', () => {
+    const err = thrown(() =>
+      envOf([{ name: 'X', valueFrom: { fieldRef: { fieldPath: 'spec.nope' } } }]),
+    );
+    expect(err).toBeInstanceOf(InvalidPodSpecError);
+    expect(err.message).toContain('spec.containers{app}.env[X].valueFrom.fieldRef.fieldPath');
+    expect(err.message).toContain('unsupported downward API field path "spec.nope"');
+    expect(
+      thrown(() =>
+        envOf([{ name: 'X', valueFrom: { fieldRef: { fieldPath: 'metadata.labels' } } }]),
+      ).message,
+    ).toMatch(/unsupported downward API field path/);
+    expect(
+      thrown(() =>
+        envOf([{ name: 'X', valueFrom: { fieldRef: { fieldPath: "metadata.labels['']" } } }]),
+      ).message,
+    ).toMatch(/unsupported/);
+    expect(
+      thrown(() =>
+        envOf([
+          { name: 'X', valueFrom: { fieldRef: { fieldPath: 'metadata.name', apiVersion: 'v2' } } },
+        ]),
+      ).message,
+    ).toMatch(/unsupported pod version "v2"/);
+    expect(thrown(() => envOf([{ name: 'X', valueFrom: {} }])).message).toMatch(
+      /must specify one of/,
+    );
+  });
+
+  it('ConfigMap and Secret references are "not supported in standalone mode", not crashes', () => {
+    const cm = thrown(() =>
+      envOf([{ name: 'X', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } }]),
+    );
+    expect(cm).toBeInstanceOf(UnsupportedInStandaloneError);
+    expect(isNodeAgentError(cm, 'Unimplemented')).toBe(true);
+    expect(cm.message).toContain('not supported in standalone mode');
+    expect(cm.message).toContain('configMapKeyRef');
+    const secret = thrown(() =>
+      envOf([{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }]),
+    );
+    expect(secret).toBeInstanceOf(UnsupportedInStandaloneError);
+    const from = thrown(() => envOf([], { envFrom: [{ configMapRef: { name: 'c' } }] }));
+    expect(from).toBeInstanceOf(UnsupportedInStandaloneError);
+    expect(from.message).toContain('envFrom[0].configMapRef');
+  });
+
+  it('duplicate names: first position, last value (the kubelet map); bad names are errors', () => {
+    expect(
+      envOf([
+        { name: 'A', value: '1' },
+        { name: 'B', value: '$(A)' },
+        { name: 'A', value: '2' },
+        { name: 'C', value: '$(A)' },
+      ]),
+    ).toEqual([
+      { name: 'A', value: '2' },
+      { name: 'B', value: '1' },
+      { name: 'C', value: '2' },
+    ]);
+    expect(thrown(() => envOf([{ name: '', value: 'x' }])).message).toMatch(/must not be empty/);
+    expect(thrown(() => envOf([{ name: 'A=B', value: 'x' }])).message).toMatch(
+      /must not contain '='/,
+    );
+  });
+});

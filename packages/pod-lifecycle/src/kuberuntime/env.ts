@@ -1,0 +1,280 @@
+import type { k8s } from '@nodeagent/core';
+import { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
+import { expand, mappingFuncFor, type EnvVarValue } from './expansion.js';
+import { parseQuantity, quantityMilliValue, quantityValue, type Quantity } from './quantity.js';
+import { containerFieldPath, containerLimits, containerRequests } from './resource-lists.js';
+
+/** Node facts the downward API exposes, and defaults for unset limits. */
+export interface DownwardApiContext {
+  /** The pod's IPs, primary first; for a host-network pod with none given, the host IP is used. */
+  podIPs: readonly string[];
+  /** The node's primary IP (`status.hostIP`). */
+  hostIP: string;
+  /** All node IPs (`status.hostIPs`); defaults to `[hostIP]`. */
+  hostIPs?: readonly string[];
+  /** The node's name; `spec.nodeName` when the pod has none. */
+  nodeName: string;
+  /**
+   * Node allocatable resources, the value of `limits.*` resourceFieldRefs when the
+   * container has no such limit (kubelet `defaultPodLimitsForDownwardAPI`).
+   */
+  nodeAllocatable?: { milliCPU?: number; memoryBytes?: number; ephemeralStorageBytes?: number };
+}
+
+/** Field paths a `fieldRef` of an environment variable may name (API validation `validEnvDownwardAPIFieldPathExpressions`). */
+export const supportedEnvFieldPaths: readonly string[] = [
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.uid',
+  "metadata.labels['<key>']",
+  "metadata.annotations['<key>']",
+  'spec.nodeName',
+  'spec.serviceAccountName',
+  'status.hostIP',
+  'status.hostIPs',
+  'status.podIP',
+  'status.podIPs',
+];
+
+/** `metadata.labels['k']` → `['metadata.labels', 'k']` (fieldpath `SplitMaybeSubscriptedPath`). */
+function splitSubscript(path: string): [string, string] | undefined {
+  if (!path.endsWith("']")) return undefined;
+  const at = path.indexOf("['");
+  if (at <= 0) return undefined;
+  return [path.slice(0, at), path.slice(at + 2, -2)];
+}
+
+function podIPsOf(pod: k8s.Pod, ctx: DownwardApiContext): string[] {
+  if (ctx.podIPs.length > 0) return [...ctx.podIPs];
+  return pod.spec?.hostNetwork && ctx.hostIP ? [ctx.hostIP] : [];
+}
+
+/**
+ * The value of a downward-API `fieldRef` for an environment variable (kubelet
+ * `podFieldSelectorRuntimeValue` + fieldpath `ExtractFieldPathAsString`).
+ * @throws InvalidPodSpecError for an unsupported path or API version.
+ */
+export function podFieldSelectorValue(
+  pod: k8s.Pod,
+  selector: k8s.ObjectFieldSelector,
+  ctx: DownwardApiContext,
+  field = 'fieldRef',
+): string {
+  if (
+    selector.apiVersion !== undefined &&
+    selector.apiVersion !== '' &&
+    selector.apiVersion !== 'v1'
+  ) {
+    throw new InvalidPodSpecError(
+      `${field}.apiVersion`,
+      `unsupported pod version ${JSON.stringify(selector.apiVersion)}`,
+    );
+  }
+  const path = selector.fieldPath;
+  const meta = pod.metadata ?? {};
+  switch (path) {
+    case 'metadata.name':
+      return meta.name ?? '';
+    case 'metadata.namespace':
+      return meta.namespace ?? '';
+    case 'metadata.uid':
+      return meta.uid ?? '';
+    case 'spec.nodeName':
+      return pod.spec?.nodeName || ctx.nodeName;
+    case 'spec.serviceAccountName':
+      return pod.spec?.serviceAccountName ?? '';
+    case 'status.hostIP':
+      return ctx.hostIP;
+    case 'status.hostIPs':
+      return (ctx.hostIPs ?? (ctx.hostIP ? [ctx.hostIP] : [])).join(',');
+    case 'status.podIP':
+      return podIPsOf(pod, ctx)[0] ?? '';
+    case 'status.podIPs':
+      return podIPsOf(pod, ctx).join(',');
+  }
+  const sub = splitSubscript(path ?? '');
+  if (sub && sub[1] !== '') {
+    if (sub[0] === 'metadata.labels') return meta.labels?.[sub[1]] ?? '';
+    if (sub[0] === 'metadata.annotations') return meta.annotations?.[sub[1]] ?? '';
+  }
+  throw new InvalidPodSpecError(
+    `${field}.fieldPath`,
+    `unsupported downward API field path ${JSON.stringify(path)}; supported: ${supportedEnvFieldPaths.join(', ')}`,
+  );
+}
+
+const cpuDivisorsMilli = new Set([1, 1000]);
+const memoryDivisors = new Set<bigint>([
+  ...[0n, 3n, 6n, 9n, 12n, 15n, 18n].map((e) => 10n ** e),
+  ...[10n, 20n, 30n, 40n, 50n, 60n].map((e) => 1n << e),
+]);
+
+/**
+ * The value of a downward-API `resourceFieldRef` (kubelet `containerResourceRuntimeValue`):
+ * `limits.cpu`, `requests.cpu` (ceil of millicores / divisor; divisor `1` or `1m`),
+ * `limits.memory`, `requests.memory`, `limits.ephemeral-storage`,
+ * `requests.ephemeral-storage` (ceil of bytes / divisor; divisor `1`, `1k`…`1E`,
+ * `1Ki`…`1Ei`). An unset limit reads as the node's allocatable amount.
+ * @throws InvalidPodSpecError for an unknown resource or container, or a bad divisor.
+ */
+export function containerResourceFieldValue(
+  pod: k8s.Pod,
+  container: k8s.Container,
+  selector: k8s.ResourceFieldSelector,
+  ctx: DownwardApiContext,
+  field = 'resourceFieldRef',
+): string {
+  let target = container;
+  if (selector.containerName) {
+    const found = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].find(
+      (c) => c.name === selector.containerName,
+    );
+    if (!found) {
+      throw new InvalidPodSpecError(
+        `${field}.containerName`,
+        `container ${JSON.stringify(selector.containerName)} not found in the pod`,
+      );
+    }
+    target = found;
+  }
+  const divisor: Quantity =
+    selector.divisor === undefined || selector.divisor === ''
+      ? parseQuantity('1')
+      : parseQuantity(selector.divisor, `${field}.divisor`);
+  const [kind, resource] = selector.resource.split(/\.(.*)/s) as [string, string | undefined];
+  if ((kind !== 'limits' && kind !== 'requests') || !resource) {
+    throw new InvalidPodSpecError(
+      `${field}.resource`,
+      `unsupported container resource ${JSON.stringify(selector.resource)}`,
+    );
+  }
+  const list = kind === 'limits' ? containerLimits(pod, target) : containerRequests(pod, target);
+  const allocatable = ctx.nodeAllocatable ?? {};
+  if (resource === 'cpu') {
+    const divisorMilli = quantityMilliValue(divisor);
+    if (!cpuDivisorsMilli.has(divisorMilli)) {
+      throw new InvalidPodSpecError(
+        `${field}.divisor`,
+        `${JSON.stringify(selector.divisor)} is not a valid CPU divisor (1m or 1)`,
+      );
+    }
+    let milli = list['cpu'] ? quantityMilliValue(list['cpu']) : undefined;
+    if (milli === undefined) {
+      if (kind === 'requests') milli = 0;
+      else if (allocatable.milliCPU !== undefined) milli = allocatable.milliCPU;
+      else
+        throw new InvalidPodSpecError(
+          `${field}.resource`,
+          'container has no CPU limit and node allocatable CPU is unknown',
+        );
+    }
+    return String(Math.ceil(milli / divisorMilli));
+  }
+  if (
+    resource === 'memory' ||
+    resource === 'ephemeral-storage' ||
+    resource.startsWith('hugepages-')
+  ) {
+    const divisorValue = divisor.numerator / divisor.denominator;
+    if (divisor.numerator % divisor.denominator !== 0n || !memoryDivisors.has(divisorValue)) {
+      throw new InvalidPodSpecError(
+        `${field}.divisor`,
+        `${JSON.stringify(selector.divisor)} is not a valid divisor for ${resource}`,
+      );
+    }
+    const q = list[resource];
+    let bytes = q ? quantityValue(q) : undefined;
+    if (bytes === undefined) {
+      const fallback =
+        resource === 'memory'
+          ? allocatable.memoryBytes
+          : resource === 'ephemeral-storage'
+            ? allocatable.ephemeralStorageBytes
+            : 0;
+      if (kind === 'requests' || resource.startsWith('hugepages-')) bytes = 0;
+      else if (fallback !== undefined) bytes = fallback;
+      else
+        throw new InvalidPodSpecError(
+          `${field}.resource`,
+          `container has no ${resource} limit and node allocatable ${resource} is unknown`,
+        );
+    }
+    const big = BigInt(bytes);
+    return String(big / divisorValue + (big % divisorValue === 0n ? 0n : 1n));
+  }
+  throw new InvalidPodSpecError(
+    `${field}.resource`,
+    `unsupported container resource ${JSON.stringify(selector.resource)}`,
+  );
+}
+
+/**
+ * The container's environment (kubelet `makeEnvironmentVariables`, standalone mode):
+ * `value`s with `$(VAR)` references to earlier variables expanded (`$$` escapes),
+ * downward-API `fieldRef` and `resourceFieldRef` values (not expanded). A name given
+ * twice keeps its first position and takes the last value, as the kubelet's map does.
+ * Service-link variables are not generated (there are no Services without an API server).
+ *
+ * @throws UnsupportedInStandaloneError for `envFrom`, `configMapKeyRef` and `secretKeyRef`
+ *   (the kubelet without an API server fails the same way: "no kubeClient defined").
+ * @throws InvalidPodSpecError for an empty or malformed name, or a bad fieldRef/resourceFieldRef.
+ */
+export function makeEnvironmentVariables(
+  pod: k8s.Pod,
+  container: k8s.Container,
+  ctx: DownwardApiContext,
+): EnvVarValue[] {
+  const base = containerFieldPath(pod, container);
+  (container.envFrom ?? []).forEach((source, i) => {
+    const kind = source.configMapRef ? 'configMapRef' : source.secretRef ? 'secretRef' : 'source';
+    throw new UnsupportedInStandaloneError(
+      `${base}.envFrom[${i}].${kind}`,
+      'envFrom (ConfigMap/Secret)',
+    );
+  });
+  const values = new Map<string, string>();
+  const mapping = mappingFuncFor(values);
+  for (const envVar of container.env ?? []) {
+    const field = `${base}.env[${envVar.name}]`;
+    if (typeof envVar.name !== 'string' || envVar.name === '') {
+      throw new InvalidPodSpecError(`${base}.env`, 'environment variable name must not be empty');
+    }
+    if (envVar.name.includes('=')) {
+      throw new InvalidPodSpecError(field, "environment variable name must not contain '='");
+    }
+    let value = envVar.value ?? '';
+    if (value !== '') {
+      value = expand(value, mapping);
+    } else if (envVar.valueFrom) {
+      const from = envVar.valueFrom;
+      if (from.fieldRef) {
+        value = podFieldSelectorValue(pod, from.fieldRef, ctx, `${field}.valueFrom.fieldRef`);
+      } else if (from.resourceFieldRef) {
+        value = containerResourceFieldValue(
+          pod,
+          container,
+          from.resourceFieldRef,
+          ctx,
+          `${field}.valueFrom.resourceFieldRef`,
+        );
+      } else if (from.configMapKeyRef) {
+        throw new UnsupportedInStandaloneError(
+          `${field}.valueFrom.configMapKeyRef`,
+          'a ConfigMap reference',
+        );
+      } else if (from.secretKeyRef) {
+        throw new UnsupportedInStandaloneError(
+          `${field}.valueFrom.secretKeyRef`,
+          'a Secret reference',
+        );
+      } else {
+        throw new InvalidPodSpecError(
+          `${field}.valueFrom`,
+          'must specify one of fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef',
+        );
+      }
+    }
+    values.set(envVar.name, value);
+  }
+  return [...values].map(([name, value]) => ({ name, value }));
+}

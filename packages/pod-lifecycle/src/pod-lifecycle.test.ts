@@ -1,0 +1,395 @@
+/**
+ * PodLifecycle end to end in memory: pod source → config → workers → runtime manager,
+ * with the real relisting PLEG over testkit's in-memory runtime, all on the fake clock.
+ */
+import { join } from 'node:path';
+import type { ContainerRestartRequest, PodSource, PodUpdate, k8s } from '@nodeagent/core';
+import { FakeClock } from '@nodeagent/core/testing';
+import { createPleg, type Pleg } from '@nodeagent/pleg';
+import { createFakeRuntime, type FakeRuntime } from '@nodeagent/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PodLifecycle } from './pod-lifecycle.js';
+
+class TestSource implements PodSource {
+  readonly name = 'file';
+  private readonly listeners = new Set<(u: PodUpdate) => void>();
+  pods: k8s.Pod[] = [];
+  start(): void {
+    this.emit();
+  }
+  async stop(): Promise<void> {}
+  subscribe(listener: (u: PodUpdate) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  set(pods: k8s.Pod[]): void {
+    this.pods = pods;
+    this.emit();
+  }
+  private emit(): void {
+    for (const l of this.listeners) l({ op: 'SET', source: this.name, pods: this.pods });
+  }
+}
+
+function pod(uid: string, spec: Partial<k8s.PodSpec> = {}, name = uid): k8s.Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', uid },
+    spec: {
+      hostNetwork: true,
+      terminationGracePeriodSeconds: 5,
+      containers: [{ name: 'main', image: 'busybox:1', command: ['sleep', '3600'] }],
+      ...spec,
+    },
+  };
+}
+
+interface Harness {
+  clock: FakeClock;
+  runtime: FakeRuntime;
+  pleg: Pleg;
+  source: TestSource;
+  lifecycle: PodLifecycle;
+  /** Moves time on, letting relists, syncs and timers run. */
+  step(ms?: number): Promise<void>;
+  containers(podUid: string, name?: string): ReturnType<FakeRuntime['listContainersNow']>;
+}
+
+/** Directories are only recorded: real I/O would make fake-clock progress depend on real time. */
+const memoryFs = {
+  dirs: new Set<string>(),
+  ensureDir: async (path: string) => {
+    memoryFs.dirs.add(path);
+  },
+  removeAll: async (path: string) => {
+    for (const d of memoryFs.dirs)
+      if (d === path || d.startsWith(`${path}/`)) memoryFs.dirs.delete(d);
+  },
+  prepareHostPath: async () => {},
+};
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function harness(
+  pods: k8s.Pod[],
+  opts: {
+    runtime?: FakeRuntime;
+    clock?: FakeClock;
+    probes?: ConstructorParameters<typeof PodLifecycle>[0]['probes'];
+  } = {},
+): Promise<Harness> {
+  const clock = opts.clock ?? new FakeClock();
+  const runtime = opts.runtime ?? createFakeRuntime({ clock, autoEvents: false });
+  const pleg = createPleg({ runtime, clock, relistPeriodMs: 1_000 });
+  const source = new TestSource();
+  source.pods = pods;
+  const dir = '/nodeagent-test';
+  const lifecycle = new PodLifecycle({
+    runtime,
+    images: runtime,
+    cache: pleg.cache,
+    pleg,
+    clock,
+    sources: [source],
+    nodeName: 'node-1',
+    rootDir: join(dir, 'root'),
+    podLogsDir: join(dir, 'logs'),
+    runtimeName: 'containerd',
+    memoryCapacityBytes: 8 * 1024 ** 3,
+    random: { float: () => 0 },
+    fs: memoryFs,
+    ...(opts.probes ? { probes: opts.probes } : {}),
+  });
+  pleg.start();
+  lifecycle.start();
+  cleanups.push(async () => {
+    await lifecycle.stop();
+    await pleg.stop();
+  });
+  // Syncs wait for the next relist (a fake-clock timer), so time moves in small
+  // slices and promise continuations run in between; nothing waits on the workers.
+  const step = async (ms = 1_000): Promise<void> => {
+    for (let done = 0; done < ms; done += 100) await clock.advance(Math.min(100, ms - done));
+  };
+  const containers = (podUid: string, name?: string) =>
+    runtime
+      .listContainersNow()
+      .filter(
+        (c) => c.labels['io.kubernetes.pod.uid'] === podUid && (!name || c.metadata?.name === name),
+      )
+      .sort((a, b) => a.createdAt - b.createdAt);
+  await step(1_500);
+  return { clock, runtime, pleg, source, lifecycle, step, containers };
+}
+
+function restartCount(c: { annotations: Record<string, string> } | undefined): number {
+  return Number(c?.annotations['io.kubernetes.container.restartCount'] ?? -1);
+}
+
+describe('PodLifecycle (in memory, fake clock)', () => {
+  it('creates the sandbox, pulls the image and starts the container with kubelet labels', async () => {
+    const h = await harness([pod('a')]);
+    const [c] = h.containers('a');
+    expect(c?.state).toBe('CONTAINER_RUNNING');
+    expect(c?.labels).toMatchObject({
+      'io.kubernetes.pod.uid': 'a',
+      'io.kubernetes.pod.name': 'a',
+      'io.kubernetes.pod.namespace': 'default',
+      'io.kubernetes.container.name': 'main',
+    });
+    expect(restartCount(c)).toBe(0);
+    const [sb] = h.runtime.listSandboxesNow();
+    expect(sb?.labels['io.kubernetes.pod.uid']).toBe('a');
+    expect(h.runtime.callCount('pullImage')).toBe(1);
+    const view = h.lifecycle.pods()[0];
+    expect(view?.status?.phase).toBe('Running');
+    expect(view?.status?.containerStatuses?.[0]?.state?.running).toBeDefined();
+    expect(view?.status?.containerStatuses?.[0]?.containerID).toBe(`containerd://${c?.id}`);
+  });
+
+  it('CrashLoopBackOff: restarts at once, then after 10 s, 20 s, 40 s … capped at 300 s', async () => {
+    const h = await harness([pod('a')]);
+    const starts: number[] = [];
+    const exitLatest = (): void => {
+      const latest = h.containers('a').at(-1)!;
+      starts.push(latest.createdAt / 1e6);
+      h.runtime.exitContainer(latest.id, 1);
+    };
+    exitLatest();
+    // Watch for up to 12 restarts; each one exits at once.
+    for (let i = 0; i < 9; i++) {
+      const before = h.containers('a').length;
+      for (let t = 0; t < 700 && h.containers('a').length === before; t++) await h.step(500);
+      exitLatest();
+    }
+    await h.step(2_000);
+    const gaps = starts.slice(1).map((s, i) => Math.round((s - starts[i]!) / 1000));
+    // exit of #0 → #1 at once (one relist), then the doubling delays.
+    expect(gaps[0]).toBeLessThanOrEqual(2);
+    expect(gaps.slice(1, 8).map((g) => Math.round(g / 10) * 10)).toEqual([
+      10, 20, 40, 80, 160, 300, 300,
+    ]);
+    const waiting = h.lifecycle.pods()[0]?.status?.containerStatuses?.[0];
+    expect(waiting?.state?.waiting?.reason).toBe('CrashLoopBackOff');
+    expect(waiting?.state?.waiting?.message).toMatch(
+      /^back-off 5m0s restarting failed container=main pod=a_default\(a\)$/,
+    );
+    expect(waiting?.lastState?.terminated?.exitCode).toBe(1);
+    expect(restartCount(h.containers('a').at(-1))).toBe(9);
+  });
+
+  it('resets the back-off after 10 minutes of running', async () => {
+    const h = await harness([pod('a')]);
+    const exitLatest = (): void => h.runtime.exitContainer(h.containers('a').at(-1)!.id, 1);
+    exitLatest();
+    await h.step(2_000); // #1 at once
+    exitLatest();
+    await h.step(12_000); // #2 after 10 s
+    expect(h.containers('a')).toHaveLength(3);
+    await h.step(11 * 60_000); // runs for 11 minutes
+    exitLatest();
+    await h.step(2_000);
+    expect(h.containers('a')).toHaveLength(4); // restarted at once again
+  });
+
+  it('OnFailure restarts only failures and completes on success; Never does not restart', async () => {
+    const h = await harness([
+      pod('of', { restartPolicy: 'OnFailure' }),
+      pod('nv', { restartPolicy: 'Never' }),
+    ]);
+    h.runtime.exitContainer(h.containers('of')[0]!.id, 1);
+    h.runtime.exitContainer(h.containers('nv')[0]!.id, 1);
+    await h.step(3_000);
+    expect(h.containers('of')).toHaveLength(2);
+    expect(h.containers('nv')).toHaveLength(1);
+    h.runtime.exitContainer(h.containers('of')[1]!.id, 0);
+    await h.step(3_000);
+    expect(h.containers('of')).toHaveLength(2);
+    const phases = Object.fromEntries(
+      h.lifecycle.pods().map((v) => [v.pod.metadata?.uid, v.status?.phase]),
+    );
+    expect(phases).toEqual({ of: 'Succeeded', nv: 'Failed' });
+    // a completed pod keeps its containers (exit codes, logs) while still desired
+    expect(h.containers('nv')[0]?.state).toBe('CONTAINER_EXITED');
+  });
+
+  it('runs init containers in order before app containers; a failed init under Never fails the pod', async () => {
+    const init = (name: string) => ({ name, image: 'busybox:1', command: ['true'] });
+    const h = await harness([pod('i', { initContainers: [init('first'), init('second')] })]);
+    expect(h.containers('i').map((c) => c.metadata?.name)).toEqual(['first']);
+    h.runtime.exitContainer(h.containers('i', 'first')[0]!.id, 0);
+    await h.step(2_000);
+    expect(h.containers('i').map((c) => c.metadata?.name)).toEqual(['first', 'second']);
+    h.runtime.exitContainer(h.containers('i', 'second')[0]!.id, 0);
+    await h.step(2_000);
+    expect(h.containers('i').map((c) => c.metadata?.name)).toEqual(['first', 'second', 'main']);
+    expect(
+      h.lifecycle.pods()[0]?.status?.conditions?.find((c) => c.type === 'Initialized')?.status,
+    ).toBe('True');
+
+    const f = await harness([pod('f', { restartPolicy: 'Never', initContainers: [init('boom')] })]);
+    f.runtime.exitContainer(f.containers('f', 'boom')[0]!.id, 1);
+    await f.step(3_000);
+    expect(f.containers('f').map((c) => c.metadata?.name)).toEqual(['boom']);
+    expect(f.lifecycle.pods()[0]?.status?.phase).toBe('Failed');
+  });
+
+  it('restarts a failed init container under Always, with back-off', async () => {
+    const h = await harness([pod('i', { initContainers: [{ name: 'init', image: 'busybox:1' }] })]);
+    h.runtime.exitContainer(h.containers('i', 'init')[0]!.id, 1);
+    await h.step(2_000);
+    expect(h.containers('i', 'init')).toHaveLength(2);
+    h.runtime.exitContainer(h.containers('i', 'init')[1]!.id, 1);
+    await h.step(5_000);
+    expect(h.containers('i', 'init')).toHaveLength(2);
+    await h.step(7_000);
+    expect(h.containers('i', 'init')).toHaveLength(3);
+    expect(h.containers('i', 'main')).toHaveLength(0);
+  });
+
+  it('starts sidecars first and keeps them running, restarting them even under Never', async () => {
+    const h = await harness([
+      pod('s', {
+        restartPolicy: 'Never',
+        initContainers: [{ name: 'side', image: 'busybox:1', restartPolicy: 'Always' }],
+      }),
+    ]);
+    expect(h.containers('s').map((c) => [c.metadata?.name, c.state])).toEqual([
+      ['side', 'CONTAINER_RUNNING'],
+      ['main', 'CONTAINER_RUNNING'],
+    ]);
+    h.runtime.exitContainer(h.containers('s', 'side')[0]!.id, 0);
+    await h.step(2_000);
+    expect(h.containers('s', 'side')).toHaveLength(2);
+    expect(h.containers('s', 'side')[1]?.state).toBe('CONTAINER_RUNNING');
+  });
+
+  it('kills and restarts a container on a liveness restart request, with the probe grace period', async () => {
+    let restartListener: ((r: ContainerRestartRequest) => void) | undefined;
+    const probes = {
+      addPod() {},
+      updatePod() {},
+      stopLivenessAndStartup() {},
+      removePod() {},
+      cleanupPods() {},
+      updatePodStatus: (_p: k8s.Pod, s: k8s.PodStatus) => s,
+      results: () => {
+        throw new Error('unused');
+      },
+      subscribe: () => () => {},
+      onRestartRequest: (l: (r: ContainerRestartRequest) => void) => {
+        restartListener = l;
+        return () => {};
+      },
+      workerCount: () => 0,
+      start() {},
+      stop: async () => {},
+    };
+    const h = await harness([pod('l')], { probes });
+    const first = h.containers('l')[0]!;
+    restartListener!({
+      probeType: 'Liveness',
+      podUid: 'l',
+      podName: 'l',
+      namespace: 'default',
+      containerName: 'main',
+      containerId: `containerd://${first.id}`,
+      message: 'Container main failed liveness probe, will be restarted',
+      gracePeriodSeconds: 7,
+    });
+    await h.step(2_000);
+    const all = h.containers('l');
+    expect(all).toHaveLength(2);
+    expect(all[0]?.state).toBe('CONTAINER_EXITED');
+    expect(all[1]?.state).toBe('CONTAINER_RUNNING');
+    expect(restartCount(all[1])).toBe(1);
+  });
+
+  it('replaces a container whose spec changed (hash), keeping the sandbox', async () => {
+    const h = await harness([pod('u')]);
+    const sandbox = h.runtime.listSandboxesNow()[0]!.id;
+    h.source.set([pod('u', { containers: [{ name: 'main', image: 'busybox:2' }] })]);
+    await h.step(3_000);
+    const all = h.containers('u');
+    expect(all.map((c) => [c.image?.image, c.state])).toEqual([
+      ['busybox:1', 'CONTAINER_EXITED'],
+      ['busybox:2', 'CONTAINER_RUNNING'],
+    ]);
+    expect(h.runtime.listSandboxesNow().map((s) => s.id)).toEqual([sandbox]);
+  });
+
+  it('removing a pod stops its containers and removes sandbox and containers', async () => {
+    const h = await harness([pod('r'), pod('keep')]);
+    h.source.set([pod('keep')]);
+    await h.step(3_000);
+    expect(h.containers('r')).toEqual([]);
+    expect(h.runtime.listSandboxesNow().map((s) => s.labels['io.kubernetes.pod.uid'])).toEqual([
+      'keep',
+    ]);
+    expect(h.lifecycle.workers.knownPods()).toEqual(['keep']);
+  });
+
+  it('image pull policies: Never without the image waits with ErrImageNeverPull; failures back off', async () => {
+    const h = await harness([
+      pod('n', { containers: [{ name: 'main', image: 'missing:1', imagePullPolicy: 'Never' }] }),
+    ]);
+    const st = h.lifecycle.pods()[0]?.status?.containerStatuses?.[0];
+    expect(st?.state?.waiting?.reason).toBe('ErrImageNeverPull');
+    expect(h.runtime.callCount('pullImage')).toBe(0);
+
+    const p = await harness([pod('p', { containers: [{ name: 'main', image: 'broken:1' }] })], {});
+    p.runtime.failAlways('pullImage', new Error('registry says no'));
+    const reasons: string[] = [];
+    p.lifecycle.manager.onContainerStateChange((c) => {
+      if (c.podUid === 'p2' && c.reason && reasons.at(-1) !== c.reason) reasons.push(c.reason);
+    });
+    p.source.set([pod('p2', { containers: [{ name: 'main', image: 'broken:2' }] })]);
+    await p.step(5_000);
+    expect(reasons).toEqual(['ErrImagePull', 'ImagePullBackOff']);
+    const pulls = p.runtime.callCount('pullImage');
+    await p.step(3_000);
+    expect(p.runtime.callCount('pullImage')).toBe(pulls); // no pull while backing off
+    p.runtime.clearFaults('pullImage');
+    await p.step(10_000);
+    expect(p.containers('p2')[0]?.state).toBe('CONTAINER_RUNNING');
+  });
+
+  it('adopts pods already running after an agent restart: nothing is restarted', async () => {
+    const clock = new FakeClock();
+    const runtime = createFakeRuntime({ clock, autoEvents: false });
+    const first = await harness([pod('a')], { runtime, clock });
+    const before = first.containers('a').map((c) => c.id);
+    await first.lifecycle.stop();
+    await first.pleg.stop();
+    const creates = runtime.callCount('createContainer');
+    const sandboxes = runtime.callCount('runPodSandbox');
+    const second = await harness([pod('a')], { runtime, clock });
+    await second.step(5_000);
+    expect(second.containers('a').map((c) => c.id)).toEqual(before);
+    expect(runtime.callCount('createContainer')).toBe(creates);
+    expect(runtime.callCount('runPodSandbox')).toBe(sandboxes);
+    expect(runtime.callCount('stopContainer')).toBe(0);
+  });
+
+  it('stops orphaned pods (in the runtime, not desired) once every source has spoken', async () => {
+    const clock = new FakeClock();
+    const runtime = createFakeRuntime({ clock, autoEvents: false });
+    const sb = runtime.addSandbox({ uid: 'ghost', name: 'ghost', namespace: 'default' });
+    runtime.addContainer(sb, { name: 'c' });
+    const h = await harness([pod('a')], { runtime, clock });
+    await h.step(4_000);
+    expect(runtime.listSandboxesNow().map((s) => s.labels['io.kubernetes.pod.uid'])).toEqual(['a']);
+  });
+
+  it('stop() leaves every pod running', async () => {
+    const h = await harness([pod('a')]);
+    await h.lifecycle.stop();
+    await h.step(5_000);
+    expect(h.containers('a')[0]?.state).toBe('CONTAINER_RUNNING');
+    expect(h.runtime.callCount('stopContainer')).toBe(0);
+  });
+});

@@ -1,0 +1,71 @@
+import {
+  Clock,
+  ContainerRuntime,
+  EventRecorder,
+  ImageService,
+  Logger,
+  PodLifecycleEventGenerator,
+  PodSources,
+  ProbeManager,
+  Random,
+  createToken,
+  resolveOptional,
+  type FactoryRegistry,
+  type InjectionToken,
+} from '@nodeagent/core';
+import { PodLifecycle, type PodLifecycleOptions } from './pod-lifecycle.js';
+
+export const PodLifecycleToken: InjectionToken<PodLifecycle> =
+  createToken<PodLifecycle>('PodLifecycle');
+
+/** Options of {@link registerPodLifecycle}: everything but what comes from the container. */
+export type RegisterPodLifecycleOptions = Omit<
+  PodLifecycleOptions,
+  | 'runtime'
+  | 'images'
+  | 'cache'
+  | 'clock'
+  | 'logger'
+  | 'recorder'
+  | 'probes'
+  | 'sources'
+  | 'pleg'
+  | 'random'
+> &
+  Partial<Pick<PodLifecycleOptions, 'sources' | 'probes'>>;
+
+/**
+ * Registers one `PodLifecycle` (token `PodLifecycle`), built from the container's
+ * ContainerRuntime, ImageService, PodLifecycleEventGenerator (its cache), Clock, and
+ * — when registered — Logger, EventRecorder, ProbeManager, Random and PodSources.
+ */
+export function registerPodLifecycle(
+  container: FactoryRegistry,
+  options: RegisterPodLifecycleOptions,
+): void {
+  let instance: PodLifecycle | undefined;
+  container.register(PodLifecycleToken, {
+    useFactory: (r) => {
+      if (instance) return instance;
+      const pleg = r.resolve(PodLifecycleEventGenerator);
+      const logger = resolveOptional(r, Logger);
+      const recorder = resolveOptional(r, EventRecorder);
+      const probes = options.probes ?? resolveOptional(r, ProbeManager);
+      const random = resolveOptional(r, Random);
+      instance = new PodLifecycle({
+        ...options,
+        runtime: r.resolve(ContainerRuntime),
+        images: r.resolve(ImageService),
+        cache: pleg.cache,
+        pleg,
+        clock: r.resolve(Clock),
+        sources: options.sources ?? resolveOptional(r, PodSources) ?? [],
+        ...(logger ? { logger } : {}),
+        ...(recorder ? { recorder } : {}),
+        ...(probes ? { probes } : {}),
+        ...(random ? { random } : {}),
+      });
+      return instance;
+    },
+  });
+}

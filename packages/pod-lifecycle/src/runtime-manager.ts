@@ -1,0 +1,948 @@
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  isNodeAgentError,
+  noopEventRecorder,
+  noopLogger,
+  type Clock,
+  type ContainerRestartRequest,
+  type ContainerRuntime,
+  type EventRecorder,
+  type ImageService,
+  type Logger,
+  type PodStatusCache,
+  type ProbeManager,
+  type RuntimeContainerStatus,
+  type RuntimePodStatus,
+  type cri,
+  type k8s,
+} from '@nodeagent/core';
+import {
+  Backoff,
+  containerBackOffInitialMs,
+  containerBackOffMaxMs,
+  imagePullBackOffInitialMs,
+  imagePullBackOffMaxMs,
+} from './backoff.js';
+import { runLifecycleHandler } from './hooks.js';
+import {
+  type DnsOptions,
+  getPodQOS,
+  hashContainer,
+  makeContainerConfig,
+  makePodSandboxConfig,
+  prepareHostPath,
+  volumeHostPath,
+} from './kuberuntime/index.js';
+import { podFullName, podUid } from './pod-config.js';
+import { isSidecar, latestStatus, restartPolicy, shouldContainerBeRestarted } from './pod-phase.js';
+import type {
+  KillPodOptions,
+  PodSyncHandler,
+  SyncPodContext,
+  SyncPodResult,
+  SyncPodType,
+} from './pod-workers.js';
+import { applyReadiness, generatePodStatus, type ContainerWaitingReason } from './status.js';
+
+/** Kubelet `minimumGracePeriodInSeconds`: StopContainer always gets at least 2 s after SIGTERM. */
+export const minimumGracePeriodSeconds = 2;
+/** Default `terminationGracePeriodSeconds`. */
+export const defaultTerminationGracePeriodSeconds = 30;
+
+/** Pod-level cgroups, as the runtime manager needs them (implemented in `./cm`). */
+export interface PodCgroups {
+  /** Creates the pod's cgroup with its limits; returns the cgroupParent for the runtime. */
+  ensurePodCgroup(pod: k8s.Pod): Promise<string>;
+  /** Removes the pod's cgroup (idempotent). */
+  destroyPodCgroup(pod: k8s.Pod): Promise<void>;
+}
+
+/** The filesystem work of pod setup and cleanup (directories for logs and volumes). */
+export interface PodFilesystem {
+  ensureDir(path: string, mode?: number): Promise<void>;
+  removeAll(path: string): Promise<void>;
+  /** Checks or creates a hostPath volume per its type (see `prepareHostPath`). */
+  prepareHostPath(type: string, path: string): Promise<void>;
+}
+
+/** The real filesystem. */
+export const nodePodFilesystem: PodFilesystem = {
+  ensureDir: async (path, mode) => {
+    await mkdir(path, { recursive: true });
+    // mkdir's mode is masked by the umask; emptyDirs must be world-writable (0777).
+    if (mode !== undefined) await chmod(path, mode);
+  },
+  removeAll: (path) => rm(path, { recursive: true, force: true }),
+  prepareHostPath,
+};
+
+/** A change of a container's state, for terminal views and logs. */
+export interface ContainerStateChange {
+  pod: string;
+  podUid: string;
+  container: string;
+  from: string;
+  to: string;
+  reason?: string;
+}
+
+export interface RuntimeManagerOptions {
+  runtime: ContainerRuntime;
+  images: ImageService;
+  cache: PodStatusCache;
+  clock: Clock;
+  logger?: Logger;
+  recorder?: EventRecorder;
+  probes?: ProbeManager;
+  cgroups?: PodCgroups;
+  nodeName: string;
+  /** Root of per-pod directories (kubelet `--root-dir`, /var/lib/kubelet): volumes live under `<rootDir>/pods/<uid>`. */
+  rootDir: string;
+  /** Pod log root (kubelet `podLogsDir`, /var/log/pods). */
+  podLogsDir: string;
+  /** Runtime name for container IDs in the API (`containerd://…`). */
+  runtimeName: string;
+  hostIp?: string;
+  /** The node's DNS settings (kubelet clusterDomain, clusterDNS, resolvConf text). */
+  dns?: DnsOptions;
+  /** Node memory capacity for OOM score adjustment of burstable containers. */
+  memoryCapacityBytes: number;
+  /** Filesystem operations; the real filesystem by default. */
+  fs?: PodFilesystem;
+}
+
+interface StartOutcome {
+  error?: ContainerWaitingReason;
+  retryAfterMs?: number;
+  /** The image's user (for runAsNonRoot checks), when the image is present. */
+  imageUser?: { uid?: number; username?: string } | undefined;
+}
+
+function imageUserOf(image: cri.Image | null): StartOutcome['imageUser'] {
+  if (!image) return undefined;
+  return {
+    ...(image.uid ? { uid: image.uid.value } : {}),
+    ...(image.username ? { username: image.username } : {}),
+  };
+}
+
+/** A stable key for back-off of one container of one pod (kubelet `GetStableKey`). */
+function backoffKey(pod: k8s.Pod, container: k8s.Container): string {
+  return `${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? ''}_${podUid(pod)}_${container.name}_${hashContainer(container)}`;
+}
+
+function formatSeconds(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  return s % 60 === 0 ? `${m}m0s` : `${m}m${s % 60}s`;
+}
+
+function describe(err: unknown): string {
+  if (isNodeAgentError(err)) return err.detail ?? err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Image reference with a tag or digest? `busybox` and `busybox:latest` pull always by default. */
+function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
+  if (image.includes('@')) return 'IfNotPresent';
+  const lastSlash = image.lastIndexOf('/');
+  const tagSep = image.lastIndexOf(':');
+  const tag = tagSep > lastSlash ? image.slice(tagSep + 1) : '';
+  return tag === '' || tag === 'latest' ? 'Always' : 'IfNotPresent';
+}
+
+/**
+ * Syncs one pod against the container runtime (the kubelet's kuberuntime manager:
+ * `computePodActions`, `SyncPod`, `KillPod`), and implements the pod workers'
+ * {@link PodSyncHandler}.
+ */
+export class RuntimeManager implements PodSyncHandler {
+  private readonly logger: Logger;
+  private readonly recorder: EventRecorder;
+  private readonly crashBackoff: Backoff;
+  private readonly pullBackoff: Backoff;
+  /** Waiting reasons of the last sync, per pod UID and container name. */
+  private readonly waiting = new Map<string, Map<string, ContainerWaitingReason>>();
+  /** Liveness/startup kill requests by runtime container ID. */
+  private readonly restartRequests = new Map<string, ContainerRestartRequest>();
+  private readonly statuses = new Map<string, k8s.PodStatus>();
+  private readonly statusListeners = new Set<(pod: k8s.Pod, status: k8s.PodStatus) => void>();
+  private readonly changeListeners = new Set<(change: ContainerStateChange) => void>();
+  private readonly firstSeen = new Map<string, string>();
+
+  constructor(private readonly options: RuntimeManagerOptions) {
+    this.logger = (options.logger ?? noopLogger).child({ component: 'pod-lifecycle' });
+    this.recorder = options.recorder ?? noopEventRecorder;
+    this.crashBackoff = new Backoff(
+      options.clock,
+      containerBackOffInitialMs,
+      containerBackOffMaxMs,
+    );
+    this.pullBackoff = new Backoff(options.clock, imagePullBackOffInitialMs, imagePullBackOffMaxMs);
+  }
+
+  /** Asks for a container to be killed (liveness/startup failure); the next sync acts on it. */
+  requestRestart(request: ContainerRestartRequest): void {
+    const id = request.containerId.replace(/^[a-z0-9-]+:\/\//, '');
+    this.restartRequests.set(id, request);
+  }
+
+  /** The newest API status generated for a pod. */
+  podStatus(uid: string): k8s.PodStatus | undefined {
+    return this.statuses.get(uid);
+  }
+
+  /** Called whenever a pod's generated status changes. */
+  onStatus(listener: (pod: k8s.Pod, status: k8s.PodStatus) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  /** Called on every container state change seen by a sync. */
+  onContainerStateChange(listener: (change: ContainerStateChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Drops expired back-off entries (call periodically). */
+  gcBackoff(): void {
+    this.crashBackoff.gc();
+    this.pullBackoff.gc();
+  }
+
+  private get fs(): PodFilesystem {
+    return this.options.fs ?? nodePodFilesystem;
+  }
+
+  private podDir(pod: k8s.Pod): string {
+    return join(this.options.rootDir, 'pods', podUid(pod));
+  }
+
+  private podLogDir(pod: k8s.Pod): string {
+    return join(
+      this.options.podLogsDir,
+      `${pod.metadata?.namespace ?? 'default'}_${pod.metadata?.name ?? ''}_${podUid(pod)}`,
+    );
+  }
+
+  private ref(pod: k8s.Pod, container?: string): k8s.ObjectReference {
+    return {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      name: pod.metadata?.name ?? '',
+      namespace: pod.metadata?.namespace ?? 'default',
+      uid: podUid(pod),
+      ...(container ? { fieldPath: `spec.containers{${container}}` } : {}),
+    };
+  }
+
+  // ------------------------------------------------------------------ sync
+
+  async syncPod(pod: k8s.Pod, _type: SyncPodType, context: SyncPodContext): Promise<SyncPodResult> {
+    const uid = podUid(pod);
+    if (!this.firstSeen.has(uid))
+      this.firstSeen.set(uid, new Date(this.options.clock.now()).toISOString());
+    this.options.probes?.addPod(pod);
+    const cached = await this.options.cache.getNewerThan(uid, context.statusNewerThanMs, {
+      signal: context.signal,
+    });
+    const status = cached.status;
+    const waiting = new Map<string, ContainerWaitingReason>();
+    let retryAfterMs: number | undefined;
+    const noteRetry = (ms: number | undefined): void => {
+      if (ms !== undefined && ms > 0) retryAfterMs = Math.min(retryAfterMs ?? ms, ms);
+    };
+
+    const sandbox = this.pickSandbox(pod, status);
+    const spec = pod.spec ?? { containers: [] };
+    let sandboxId = sandbox.id;
+    let podIps = status.ips;
+
+    if (sandbox.create) {
+      const everRan = status.containerStatuses.length > 0;
+      if (restartPolicy(pod) === 'Never' && sandbox.attempt > 0 && everRan) {
+        // A pod that must not restart whose sandbox died: stop what is left (kubelet).
+        await this.killPodContainers(pod, status, {}, context);
+        this.publishStatus(pod, status, waiting);
+        return { terminal: true };
+      }
+      if (
+        status.sandboxStatuses.some((s) => s.state === 'SANDBOX_READY') ||
+        status.containerStatuses.some((c) => c.state === 'CONTAINER_RUNNING')
+      ) {
+        await this.killPodContainers(pod, status, {}, context);
+      }
+      try {
+        const created = await this.createSandbox(pod, sandbox.attempt, context);
+        sandboxId = created.id;
+        podIps = created.ips;
+      } catch (err) {
+        const message = describe(err);
+        this.recorder.event(
+          this.ref(pod),
+          'Warning',
+          'FailedCreatePodSandBox',
+          `Failed to create pod sandbox: ${message}`,
+        );
+        for (const c of spec.containers)
+          waiting.set(c.name, { reason: 'ContainerCreating', message });
+        this.publishStatus(pod, status, waiting);
+        throw err;
+      }
+    }
+
+    const sandboxConfig = await this.sandboxConfig(pod, sandbox.attempt);
+    const startCtx = { pod, status, sandboxId, sandboxConfig, podIps, context };
+
+    // Init containers: sidecars start in order and stay up; regular init containers
+    // run one at a time to completion before the next (kubelet computeInitContainerActions).
+    const appStarted = spec.containers.some((c) => latestStatus(status, c.name) !== undefined);
+    let initBlocked = false;
+    for (const init of spec.initContainers ?? []) {
+      const s = latestStatus(status, init.name);
+      if (isSidecar(init)) {
+        if (s?.state === 'CONTAINER_RUNNING') {
+          if (await this.maybeKillRunning(pod, init, s)) {
+            const out = await this.startContainer(init, startCtx, s);
+            if (out.error) waiting.set(init.name, out.error);
+            noteRetry(out.retryAfterMs);
+          }
+          continue;
+        }
+        const out = await this.startContainer(init, startCtx, s);
+        if (out.error) waiting.set(init.name, out.error);
+        noteRetry(out.retryAfterMs);
+        if (!appStarted) {
+          initBlocked = true;
+          break;
+        }
+        continue;
+      }
+      if (appStarted) continue;
+      if (s?.state === 'CONTAINER_EXITED' && s.exitCode === 0) continue;
+      initBlocked = true;
+      if (s?.state === 'CONTAINER_RUNNING') break;
+      if (s?.state === 'CONTAINER_EXITED' && restartPolicy(pod) === 'Never') {
+        // An init container failed and the pod must not restart: the pod has failed.
+        await this.killPodContainers(pod, status, {}, context);
+        this.publishStatus(pod, status, waiting);
+        return { terminal: true };
+      }
+      const out = await this.startContainer(init, startCtx, s);
+      if (out.error) waiting.set(init.name, out.error);
+      noteRetry(out.retryAfterMs);
+      break;
+    }
+
+    if (!initBlocked) {
+      await Promise.all(
+        spec.containers.map(async (c) => {
+          const s = latestStatus(status, c.name);
+          if (s?.state === 'CONTAINER_RUNNING') {
+            const killed = await this.maybeKillRunning(pod, c, s);
+            if (
+              !killed ||
+              !shouldContainerBeRestarted(c, pod, {
+                ...s,
+                state: 'CONTAINER_EXITED',
+                exitCode: 137,
+              })
+            )
+              return;
+            const out = await this.startContainer(c, startCtx, s);
+            if (out.error) waiting.set(c.name, out.error);
+            noteRetry(out.retryAfterMs);
+            return;
+          }
+          if (!shouldContainerBeRestarted(c, pod, s)) return;
+          const out = await this.startContainer(c, startCtx, s);
+          if (out.error) waiting.set(c.name, out.error);
+          noteRetry(out.retryAfterMs);
+        }),
+      );
+    }
+
+    const generated = this.publishStatus(pod, status, waiting);
+    if (generated.phase === 'Succeeded' || generated.phase === 'Failed') return { terminal: true };
+    return retryAfterMs === undefined ? {} : { retryAfterMs: retryAfterMs + 50 };
+  }
+
+  /** Which sandbox to use, and whether a new one is needed (kubelet `podSandboxChanged`). */
+  private pickSandbox(
+    pod: k8s.Pod,
+    status: RuntimePodStatus,
+  ): { create: boolean; id: string; attempt: number } {
+    const sandboxes = [...status.sandboxStatuses].sort((a, b) => b.createdAt - a.createdAt);
+    const latest = sandboxes[0];
+    if (!latest) return { create: true, id: '', attempt: 0 };
+    const attempt = (latest.metadata?.attempt ?? 0) + 1;
+    const ready = sandboxes.filter((s) => s.state === 'SANDBOX_READY');
+    if (ready.length > 1) return { create: true, id: '', attempt };
+    if (latest.state !== 'SANDBOX_READY') return { create: true, id: '', attempt };
+    const hostNetwork = pod.spec?.hostNetwork === true;
+    const sbHostNetwork = latest.linux?.namespaces?.options?.network === 'NODE';
+    if (hostNetwork !== sbHostNetwork) return { create: true, id: '', attempt };
+    if (!hostNetwork && !latest.network?.ip) return { create: true, id: '', attempt };
+    return { create: false, id: latest.id, attempt: latest.metadata?.attempt ?? 0 };
+  }
+
+  private sandboxConfigs = new Map<string, cri.PodSandboxConfigInput>();
+
+  /**
+   * The sandbox config of the pod's current sandbox. containerd derives each
+   * container's cgroup from the sandbox config passed to CreateContainer, so an
+   * adopted pod (agent restarted) gets its config rebuilt with the same cgroup parent.
+   */
+  private async sandboxConfig(pod: k8s.Pod, attempt: number): Promise<cri.PodSandboxConfigInput> {
+    const cached = this.sandboxConfigs.get(`${podUid(pod)}/${attempt}`);
+    if (cached) return cached;
+    const cgroupParent = this.options.cgroups
+      ? await this.options.cgroups.ensurePodCgroup(pod)
+      : '';
+    return this.buildSandboxConfig(pod, attempt, cgroupParent);
+  }
+
+  private buildSandboxConfig(
+    pod: k8s.Pod,
+    attempt: number,
+    cgroupParent: string,
+  ): cri.PodSandboxConfigInput {
+    const config = makePodSandboxConfig(pod, {
+      attempt,
+      podLogsDir: this.options.podLogsDir,
+      cgroupParent,
+      dns: this.options.dns ?? {},
+    });
+    this.sandboxConfigs.set(`${podUid(pod)}/${attempt}`, config);
+    return config;
+  }
+
+  private async createSandbox(
+    pod: k8s.Pod,
+    attempt: number,
+    context: SyncPodContext,
+  ): Promise<{ id: string; ips: string[] }> {
+    const cgroupParent = this.options.cgroups
+      ? await this.options.cgroups.ensurePodCgroup(pod)
+      : '';
+    const config = this.buildSandboxConfig(pod, attempt, cgroupParent);
+    await this.fs.ensureDir(this.podLogDir(pod));
+    await this.prepareVolumes(pod);
+    const { podSandboxId } = await this.options.runtime.runPodSandbox(
+      { config },
+      { signal: context.signal },
+    );
+    const { status } = await this.options.runtime.podSandboxStatus({ podSandboxId });
+    const ips = [
+      status?.network?.ip,
+      ...(status?.network?.additionalIps ?? []).map((i) => i.ip),
+    ].filter((ip): ip is string => !!ip);
+    this.logger.info('Created pod sandbox', {
+      pod: podFullName(pod),
+      podUid: podUid(pod),
+      sandboxId: podSandboxId,
+      attempt,
+    });
+    return { id: podSandboxId, ips };
+  }
+
+  private volumePaths(pod: k8s.Pod): Record<string, string> {
+    const paths: Record<string, string> = {};
+    for (const v of pod.spec?.volumes ?? []) {
+      const p = volumeHostPath(this.podDir(pod), v);
+      if (p !== undefined) paths[v.name] = p;
+    }
+    return paths;
+  }
+
+  private async prepareVolumes(pod: k8s.Pod): Promise<void> {
+    for (const v of pod.spec?.volumes ?? []) {
+      const path = volumeHostPath(this.podDir(pod), v);
+      if (path === undefined) continue;
+      if (v.emptyDir) await this.fs.ensureDir(path, 0o777);
+      else if (v.hostPath) await this.fs.prepareHostPath(v.hostPath.type ?? '', path);
+    }
+  }
+
+  /**
+   * Kills a running container that must go: its spec changed (hash), or a liveness or
+   * startup probe asked for a restart. Returns true when it was killed.
+   */
+  private async maybeKillRunning(
+    pod: k8s.Pod,
+    container: k8s.Container,
+    status: RuntimeContainerStatus,
+  ): Promise<boolean> {
+    const request = this.restartRequests.get(status.id);
+    let message: string | undefined;
+    let grace: number | undefined;
+    if (request) {
+      message = request.message;
+      grace = request.gracePeriodSeconds;
+    } else if (status.hash && status.hash !== hashContainer(container)) {
+      message = `Container ${container.name} definition changed, will be restarted`;
+    }
+    if (message === undefined) return false;
+    this.restartRequests.delete(status.id);
+    this.recorder.event(this.ref(pod, container.name), 'Normal', 'Killing', message);
+    this.logger.info('Killing container', {
+      pod: podFullName(pod),
+      container: container.name,
+      reason: message,
+    });
+    await this.killContainer(pod, status, container, grace);
+    return true;
+  }
+
+  private async startContainer(
+    container: k8s.Container,
+    ctx: {
+      pod: k8s.Pod;
+      status: RuntimePodStatus;
+      sandboxId: string;
+      sandboxConfig: cri.PodSandboxConfigInput;
+      podIps: string[];
+      context: SyncPodContext;
+    },
+    previous: RuntimeContainerStatus | undefined,
+  ): Promise<StartOutcome> {
+    const { pod, context } = ctx;
+    const name = container.name;
+    // CrashLoopBackOff (kubelet doBackOff): counted from the last instance's finish time.
+    if (previous?.state === 'CONTAINER_EXITED') {
+      const key = backoffKey(pod, container);
+      const finishedAt = previous.finishedAtMs || this.options.clock.now();
+      if (this.crashBackoff.isInBackOffSince(key, finishedAt)) {
+        const delay = this.crashBackoff.get(key);
+        const message = `back-off ${formatSeconds(delay)} restarting failed container=${name} pod=${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? ''}(${podUid(pod)})`;
+        return {
+          error: { reason: 'CrashLoopBackOff', message },
+          retryAfterMs: this.crashBackoff.remainingSince(key, finishedAt),
+        };
+      }
+      this.crashBackoff.next(key, finishedAt);
+    }
+
+    const image = container.image ?? '';
+    const pulled = await this.ensureImage(pod, container, ctx.sandboxConfig, context);
+    if (pulled.error) return pulled;
+
+    const restartCount = previous ? previous.restartCount + 1 : 0;
+    let config: cri.ContainerConfigInput;
+    try {
+      config = makeContainerConfig(pod, container, {
+        restartCount,
+        podIPs: ctx.podIps,
+        hostIP: this.options.hostIp ?? '',
+        nodeName: this.options.nodeName,
+        sandboxConfig: ctx.sandboxConfig,
+        volumePaths: this.volumePaths(pod),
+        podDir: this.podDir(pod),
+        memoryCapacityBytes: this.options.memoryCapacityBytes,
+        ...(pulled.imageUser ? { imageUser: pulled.imageUser } : {}),
+      });
+    } catch (err) {
+      const message = describe(err);
+      this.recorder.event(this.ref(pod, name), 'Warning', 'Failed', `Error: ${message}`);
+      return { error: { reason: 'CreateContainerConfigError', message } };
+    }
+    let containerId: string;
+    try {
+      ({ containerId } = await this.options.runtime.createContainer(
+        { podSandboxId: ctx.sandboxId, config, sandboxConfig: ctx.sandboxConfig },
+        { signal: context.signal },
+      ));
+    } catch (err) {
+      const message = describe(err);
+      this.recorder.event(this.ref(pod, name), 'Warning', 'Failed', `Error: ${message}`);
+      return { error: { reason: 'CreateContainerError', message } };
+    }
+    this.recorder.event(this.ref(pod, name), 'Normal', 'Created', `Created container ${name}`);
+    try {
+      await this.options.runtime.startContainer({ containerId }, { signal: context.signal });
+    } catch (err) {
+      const message = describe(err);
+      this.recorder.event(this.ref(pod, name), 'Warning', 'Failed', `Error: ${message}`);
+      return { error: { reason: 'RunContainerError', message } };
+    }
+    this.recorder.event(this.ref(pod, name), 'Normal', 'Started', `Started container ${name}`);
+    this.logger.info('Started container', {
+      pod: podFullName(pod),
+      container: name,
+      containerId,
+      restartCount,
+      image,
+    });
+
+    const postStart = container.lifecycle?.postStart;
+    if (postStart) {
+      try {
+        await runLifecycleHandler(postStart, {
+          runtime: this.options.runtime,
+          clock: this.options.clock,
+          containerId,
+          container,
+          podIp: pod.spec?.hostNetwork ? '127.0.0.1' : (ctx.podIps[0] ?? '127.0.0.1'),
+          timeoutMs:
+            (pod.spec?.terminationGracePeriodSeconds ?? defaultTerminationGracePeriodSeconds) *
+            1000,
+          signal: context.signal,
+        });
+      } catch (err) {
+        const message = describe(err);
+        this.recorder.event(this.ref(pod, name), 'Warning', 'FailedPostStartHook', message);
+        await this.options.runtime
+          .stopContainer({ containerId, timeout: minimumGracePeriodSeconds })
+          .catch(() => undefined);
+        return { error: { reason: 'PostStartHookError', message } };
+      }
+    }
+    return {};
+  }
+
+  private async ensureImage(
+    pod: k8s.Pod,
+    container: k8s.Container,
+    sandboxConfig: cri.PodSandboxConfigInput,
+    context: SyncPodContext,
+  ): Promise<StartOutcome> {
+    const image = container.image ?? '';
+    const policy = container.imagePullPolicy ?? defaultPullPolicy(image);
+    const ref = this.ref(pod, container.name);
+    if (policy !== 'Always') {
+      const { image: present } = await this.options.images.imageStatus({ image: { image } });
+      if (present) return { imageUser: imageUserOf(present) };
+      if (policy === 'Never') {
+        const message = `Container image "${image}" is not present with pull policy of Never`;
+        this.recorder.event(ref, 'Warning', 'ErrImageNeverPull', message);
+        return { error: { reason: 'ErrImageNeverPull', message } };
+      }
+    }
+    const remaining = this.pullBackoff.remainingSinceUpdate(image);
+    if (remaining > 0) {
+      const message = `Back-off pulling image "${image}"`;
+      this.recorder.event(ref, 'Normal', 'BackOff', message);
+      return { error: { reason: 'ImagePullBackOff', message }, retryAfterMs: remaining };
+    }
+    this.recorder.event(ref, 'Normal', 'Pulling', `Pulling image "${image}"`);
+    const started = this.options.clock.monotonicNow();
+    try {
+      await this.options.images.pullImage(
+        { image: { image }, sandboxConfig },
+        { signal: context.signal },
+      );
+    } catch (err) {
+      this.pullBackoff.next(image);
+      const message = `Failed to pull image "${image}": ${describe(err)}`;
+      this.recorder.event(ref, 'Warning', 'Failed', message);
+      return {
+        error: { reason: 'ErrImagePull', message },
+        retryAfterMs: this.pullBackoff.remainingSinceUpdate(image),
+      };
+    }
+    this.pullBackoff.reset(image);
+    const ms = Math.round(this.options.clock.monotonicNow() - started);
+    this.recorder.event(ref, 'Normal', 'Pulled', `Successfully pulled image "${image}" in ${ms}ms`);
+    const { image: pulledImage } = await this.options.images.imageStatus({ image: { image } });
+    return { imageUser: imageUserOf(pulledImage) };
+  }
+
+  // ------------------------------------------------------------- kill / stop
+
+  /**
+   * Stops one container: preStop hook within the grace period, then StopContainer
+   * with what is left of it, at least 2 s (kubelet `killContainer`).
+   */
+  private async killContainer(
+    pod: k8s.Pod,
+    status: RuntimeContainerStatus,
+    container: k8s.Container | undefined,
+    gracePeriodOverride: number | undefined,
+  ): Promise<void> {
+    let grace =
+      gracePeriodOverride ??
+      pod.metadata?.deletionGracePeriodSeconds ??
+      pod.spec?.terminationGracePeriodSeconds ??
+      defaultTerminationGracePeriodSeconds;
+    let preStop = container?.lifecycle?.preStop;
+    if (!preStop && status.annotations['io.kubernetes.container.preStopHandler']) {
+      try {
+        preStop = JSON.parse(
+          status.annotations['io.kubernetes.container.preStopHandler'],
+        ) as k8s.LifecycleHandler;
+      } catch {
+        preStop = undefined;
+      }
+    }
+    if (preStop && grace > 0) {
+      const started = this.options.clock.monotonicNow();
+      try {
+        await runLifecycleHandler(preStop, {
+          runtime: this.options.runtime,
+          clock: this.options.clock,
+          containerId: status.id,
+          container,
+          podIp: pod.spec?.hostNetwork ? '127.0.0.1' : (pod.status?.podIP ?? '127.0.0.1'),
+          timeoutMs: grace * 1000,
+        });
+      } catch (err) {
+        this.recorder.event(
+          this.ref(pod, status.name),
+          'Warning',
+          'FailedPreStopHook',
+          describe(err),
+        );
+      }
+      grace -= Math.floor((this.options.clock.monotonicNow() - started) / 1000);
+    }
+    if (grace < minimumGracePeriodSeconds) grace = minimumGracePeriodSeconds;
+    try {
+      // Never cut short by the sync's signal: a stop in progress completes.
+      await this.options.runtime.stopContainer({ containerId: status.id, timeout: grace });
+    } catch (err) {
+      if (!isNodeAgentError(err, 'NotFound')) throw err;
+    }
+  }
+
+  private async killPodContainers(
+    pod: k8s.Pod,
+    status: RuntimePodStatus,
+    options: KillPodOptions,
+    _context: SyncPodContext,
+  ): Promise<void> {
+    const specs = new Map<string, k8s.Container>();
+    for (const c of pod.spec?.containers ?? []) specs.set(c.name, c);
+    const sidecarNames = new Set(
+      (pod.spec?.initContainers ?? []).filter(isSidecar).map((c) => c.name),
+    );
+    for (const c of pod.spec?.initContainers ?? []) specs.set(c.name, c);
+    const running = status.containerStatuses.filter(
+      (c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED',
+    );
+    // App containers first, in parallel; then sidecars, last started first (kubelet 1.29+).
+    await Promise.all(
+      running
+        .filter((c) => !sidecarNames.has(c.name))
+        .map((c) => this.killContainer(pod, c, specs.get(c.name), options.gracePeriodSeconds)),
+    );
+    const sidecars = running
+      .filter((c) => sidecarNames.has(c.name))
+      .sort((a, b) => b.startedAtMs - a.startedAtMs);
+    for (const c of sidecars)
+      await this.killContainer(pod, c, specs.get(c.name), options.gracePeriodSeconds);
+  }
+
+  async syncTerminatingPod(
+    pod: k8s.Pod,
+    options: KillPodOptions,
+    context: SyncPodContext,
+  ): Promise<void> {
+    this.options.probes?.stopLivenessAndStartup(pod);
+    const uid = podUid(pod);
+    // Fresh status, so containers started by a sync that was cut short are seen.
+    const { status } = await this.options.cache.getNewerThan(uid, context.statusNewerThanMs, {
+      signal: context.signal,
+    });
+    const fresh = await this.listPod(uid, status);
+    await this.killPodContainers(pod, fresh, options, context);
+    for (const sb of fresh.sandboxStatuses) {
+      if (sb.state === 'SANDBOX_READY') {
+        await this.options.runtime.stopPodSandbox({ podSandboxId: sb.id }).catch((err: unknown) => {
+          if (!isNodeAgentError(err, 'NotFound')) throw err;
+        });
+      }
+    }
+    this.logger.info('Pod terminated', {
+      pod: podFullName(pod),
+      podUid: uid,
+      reason: options.reason ?? 'Killed',
+    });
+  }
+
+  async syncTerminatedPod(
+    pod: k8s.Pod,
+    options: KillPodOptions,
+    _context: SyncPodContext,
+  ): Promise<void> {
+    const uid = podUid(pod);
+    const fresh = await this.listPod(uid, this.options.cache.get(uid).status);
+    if (options.reason === 'PodCompleted') {
+      // Still desired, but finished: keep its containers (logs, exit codes) like the kubelet.
+      this.publishStatus(
+        pod,
+        fresh,
+        this.waiting.get(uid) ?? new Map<string, ContainerWaitingReason>(),
+      );
+      return;
+    }
+    await this.removePodResources(pod, fresh);
+  }
+
+  /** Removes containers, sandboxes, volumes, logs and the cgroup of a pod that is gone. */
+  async removePodResources(pod: k8s.Pod, status?: RuntimePodStatus): Promise<void> {
+    const uid = podUid(pod);
+    const fresh = status ?? (await this.listPod(uid, this.options.cache.get(uid).status));
+    for (const c of fresh.containerStatuses) {
+      await this.options.runtime.removeContainer({ containerId: c.id }).catch((err: unknown) => {
+        if (!isNodeAgentError(err, 'NotFound')) throw err;
+      });
+    }
+    for (const sb of fresh.sandboxStatuses) {
+      await this.options.runtime.stopPodSandbox({ podSandboxId: sb.id }).catch(() => undefined);
+      await this.options.runtime.removePodSandbox({ podSandboxId: sb.id }).catch((err: unknown) => {
+        if (!isNodeAgentError(err, 'NotFound')) throw err;
+      });
+    }
+    this.options.probes?.removePod(pod);
+    await this.options.cgroups?.destroyPodCgroup(pod);
+    await this.fs.removeAll(this.podDir(pod));
+    await this.fs.removeAll(this.podLogDir(pod));
+    this.waiting.delete(uid);
+    this.statuses.delete(uid);
+    this.firstSeen.delete(uid);
+    for (const key of this.sandboxConfigs.keys())
+      if (key.startsWith(`${uid}/`)) this.sandboxConfigs.delete(key);
+    this.logger.info('Removed pod', { pod: podFullName(pod), podUid: uid });
+  }
+
+  /**
+   * The pod's sandboxes and containers straight from the runtime: the cache may miss
+   * what a cut-short sync created a moment ago.
+   */
+  private async listPod(uid: string, cached: RuntimePodStatus): Promise<RuntimePodStatus> {
+    const label = { 'io.kubernetes.pod.uid': uid };
+    const [{ items }, { containers }] = await Promise.all([
+      this.options.runtime.listPodSandbox({ filter: { labelSelector: label } }),
+      this.options.runtime.listContainers({ filter: { labelSelector: label } }),
+    ]);
+    const sandboxStatuses: cri.PodSandboxStatus[] = items.map((sb) => ({
+      id: sb.id,
+      metadata: sb.metadata,
+      state: sb.state,
+      createdAt: sb.createdAt,
+      network: null,
+      linux: null,
+      labels: sb.labels,
+      annotations: sb.annotations,
+      runtimeHandler: sb.runtimeHandler,
+    }));
+    const containerStatuses: RuntimeContainerStatus[] = containers
+      .map((c) => {
+        const known = cached.containerStatuses.find((k) => k.id === c.id);
+        return (
+          known ?? {
+            id: c.id,
+            podSandboxId: c.podSandboxId,
+            name: c.metadata?.name ?? '',
+            state: c.state,
+            createdAtMs: Math.floor(c.createdAt / 1e6),
+            startedAtMs: 0,
+            finishedAtMs: 0,
+            exitCode: 0,
+            reason: '',
+            message: '',
+            image: c.image?.image ?? '',
+            imageRef: c.imageRef,
+            imageId: c.imageId,
+            attempt: c.metadata?.attempt ?? 0,
+            restartCount: Number(
+              c.annotations['io.kubernetes.container.restartCount'] ?? c.metadata?.attempt ?? 0,
+            ),
+            hash: c.annotations['io.kubernetes.container.hash'] ?? '',
+            labels: c.labels,
+            annotations: c.annotations,
+          }
+        );
+      })
+      .map((c) => ({ ...c, state: containers.find((x) => x.id === c.id)?.state ?? c.state }));
+    return { ...cached, id: uid, sandboxStatuses, containerStatuses };
+  }
+
+  // ------------------------------------------------------------------ status
+
+  private publishStatus(
+    pod: k8s.Pod,
+    runtime: RuntimePodStatus,
+    waiting: Map<string, ContainerWaitingReason>,
+  ): k8s.PodStatus {
+    const uid = podUid(pod);
+    this.waiting.set(uid, waiting);
+    const startTime = this.firstSeen.get(uid);
+    let status = generatePodStatus(pod, runtime, {
+      runtimeName: this.options.runtimeName,
+      waiting,
+      qosClass: getPodQOS(pod),
+      ...(this.options.hostIp ? { hostIp: this.options.hostIp } : {}),
+      ...(startTime ? { startTime } : {}),
+    });
+    if (this.options.probes) status = this.options.probes.updatePodStatus(pod, status);
+    else {
+      for (const c of status.containerStatuses ?? []) {
+        c.ready =
+          c.state?.running !== undefined &&
+          !pod.spec?.containers.find((s) => s.name === c.name)?.readinessProbe;
+      }
+    }
+    status = applyReadiness(pod, status);
+    const before = this.statuses.get(uid);
+    this.statuses.set(uid, status);
+    this.emitChanges(pod, before, status);
+    if (JSON.stringify(before) !== JSON.stringify(status)) {
+      for (const l of this.statusListeners) l(pod, status);
+    }
+    return status;
+  }
+
+  /** Re-evaluates readiness (a readiness probe result changed) without a full sync. */
+  refreshReadiness(pod: k8s.Pod): void {
+    const uid = podUid(pod);
+    if (!this.statuses.has(uid)) return;
+    this.publishStatus(
+      pod,
+      this.options.cache.get(uid).status,
+      this.waiting.get(uid) ?? new Map<string, ContainerWaitingReason>(),
+    );
+  }
+
+  private emitChanges(pod: k8s.Pod, before: k8s.PodStatus | undefined, after: k8s.PodStatus): void {
+    if (this.changeListeners.size === 0) return;
+    const describeState = (
+      s: k8s.ContainerStatus | undefined,
+    ): { state: string; reason?: string } => {
+      if (!s) return { state: 'None' };
+      if (s.state?.running) return { state: s.ready ? 'Running (ready)' : 'Running' };
+      if (s.state?.terminated)
+        return {
+          state: 'Terminated',
+          reason: `${s.state.terminated.reason ?? ''} exit ${s.state.terminated.exitCode}`,
+        };
+      return {
+        state: 'Waiting',
+        ...(s.state?.waiting?.reason ? { reason: s.state.waiting.reason } : {}),
+      };
+    };
+    const list = (s: k8s.PodStatus | undefined) => [
+      ...(s?.initContainerStatuses ?? []),
+      ...(s?.containerStatuses ?? []),
+    ];
+    for (const now of list(after)) {
+      const prev = list(before).find((c) => c.name === now.name);
+      const a = describeState(prev);
+      const b = describeState(now);
+      if (a.state === b.state && a.reason === b.reason && prev?.restartCount === now.restartCount)
+        continue;
+      this.changeListeners.forEach((l) =>
+        l({
+          pod: podFullName(pod),
+          podUid: podUid(pod),
+          container: now.name,
+          from: a.state,
+          to: b.state,
+          ...(b.reason ? { reason: b.reason } : {}),
+        }),
+      );
+    }
+  }
+}
