@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # nodeagent's main job on a fresh Debian/Ubuntu machine with Node.js 20, as root:
-#   bash scripts/start.sh [--keep-runtime]
+#   bash scripts/start.sh [--duration SECONDS] [--keep-runtime]
 # Installs what it needs (npm packages; Debian's containerd, runc, CNI plugins,
 # registry, image tools), brings up a private containerd with a local registry and
-# test images, and runs the agent against it. At this stage of the project the
-# "agent" is the cri-client demo (examples/cri-demo.ts); the full agent (apps/agent)
-# takes over this command as it lands. The runtime is torn down afterwards unless
-# --keep-runtime is given.
+# test images, then runs the agent standalone on the example static pods in
+# examples/manifests (a web server with startup/liveness/readiness probes, a
+# sidecar, a crash-looping pod, an init container), showing their progress.
+# Ctrl-C (or the end of --duration) stops the agent, which leaves pods running like
+# a kubelet; then the runtime is torn down (pods included) unless --keep-runtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
 keep=0
-[ "${1:-}" = "--keep-runtime" ] && keep=1
+duration=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --keep-runtime) keep=1 ;;
+    --duration) duration="$2"; shift ;;
+    *) echo "usage: $0 [--duration SECONDS] [--keep-runtime]" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
@@ -20,10 +29,43 @@ npm run --silent build
 
 env_lines=$(bash packages/testkit/scripts/runtime/up.sh)
 eval "export $(printf '%s\n' "$env_lines" | grep -E '^NODEAGENT_[A-Z0-9_]+=' | tr '\n' ' ')"
-cleanup() { [ "$keep" = 1 ] || bash packages/testkit/scripts/runtime/down.sh --keep-images >/dev/null; }
+cleanup() {
+  [ "$keep" = 1 ] || bash packages/testkit/scripts/runtime/down.sh --keep-images >/dev/null
+}
 trap cleanup EXIT
 
-npx tsx examples/cri-demo.ts
+# The example manifests name images in the local registry (127.0.0.1:5000).
+manifests="$NODEAGENT_RUNTIME_DIR/manifests"
+mkdir -p "$manifests"
+for f in examples/manifests/*.yaml; do
+  sed "s#127.0.0.1:5000/#$NODEAGENT_REGISTRY/#g" "$f" > "$manifests/$(basename "$f")"
+done
+config="$NODEAGENT_RUNTIME_DIR/nodeagent.yaml"
+cat > "$config" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: $manifests
+containerRuntimeEndpoint: $NODEAGENT_CRI_ENDPOINT
+cgroupRoot: $NODEAGENT_CGROUP_ROOT
+podLogsDir: $NODEAGENT_POD_LOG_DIR
+logging:
+  format: text
+YAML
+
+cat <<INFO
+nodeagent: static pods from $manifests (edit, add or remove files there while it runs)
+nodeagent: in another terminal:  node apps/agent/dist/cli.js pods --runtime-endpoint $NODEAGENT_CRI_ENDPOINT
+INFO
+node apps/agent/dist/cli.js --config "$config" --root-dir "$NODEAGENT_RUNTIME_DIR/agent" &
+agent=$!
+trap 'kill -TERM $agent 2>/dev/null || true' INT TERM
+if [ "$duration" -gt 0 ]; then
+  ( sleep "$duration"; kill -TERM $agent 2>/dev/null || true ) &
+fi
+wait $agent || true
+wait $agent 2>/dev/null || true
+echo
+node apps/agent/dist/cli.js pods --runtime-endpoint "$NODEAGENT_CRI_ENDPOINT" || true
 if [ "$keep" = 1 ]; then
-  echo "runtime left running: export \$(cat $NODEAGENT_RUNTIME_DIR/env) to use it; stop with npm run runtime:down"
+  echo "runtime and pods left running: set -a; . $NODEAGENT_RUNTIME_DIR/env; set +a — stop with npm run runtime:down"
 fi

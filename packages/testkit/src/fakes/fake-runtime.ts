@@ -863,7 +863,13 @@ export class FakeRuntime implements ContainerRuntime, ImageService {
       network: { ip: sb.ip, additionalIps: [] },
       linux: {
         namespaces: {
-          options: { network: sb.network, pid: 'CONTAINER', ipc: 'POD', targetId: '', usernsOptions: null },
+          options: {
+            network: sb.network,
+            pid: 'CONTAINER',
+            ipc: 'POD',
+            targetId: '',
+            usernsOptions: null,
+          },
         },
       },
     };
