@@ -27,6 +27,7 @@ import {
   registerPodLifecycle,
 } from '@nodeagent/pod-lifecycle';
 import { registerProbeManager } from '@nodeagent/probe-manager';
+import { registerStaticPods } from '@nodeagent/static-pods';
 import { container as rootContainer, type DependencyContainer } from 'tsyringe';
 import type { AgentConfig } from './config/agent-config.js';
 import { formatGoDuration } from './config/go-duration.js';
@@ -120,9 +121,17 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
   });
   registerPleg(container, { logger: logger.child({ component: 'pleg' }) });
   registerProbeManager(container, { logger: logger.child({ component: 'probe-manager' }) });
-  // static-pods: `registerStaticPods(container, { … })` from @nodeagent/static-pods goes
-  // here once the package lands (file source on kubelet.staticPodPath every
-  // fileCheckFrequency, URL source on staticPodURL every httpCheckFrequency).
+  // Static pods: the manifest directory (re-read every fileCheckFrequency) and the
+  // manifest URL (polled every httpCheckFrequency), registered as PodSources.
+  registerStaticPods(container, {
+    nodeName: config.nodeName,
+    ...(kubelet.staticPodPath ? { staticPodPath: kubelet.staticPodPath } : {}),
+    fileCheckFrequencyMs: kubelet.fileCheckFrequency,
+    ...(kubelet.staticPodURL ? { staticPodURL: kubelet.staticPodURL } : {}),
+    ...(kubelet.staticPodURLHeader ? { staticPodURLHeader: kubelet.staticPodURLHeader } : {}),
+    httpCheckFrequencyMs: kubelet.httpCheckFrequency,
+    logger: logger.child({ component: 'static-pods' }),
+  });
 
   // pod-lifecycle is registered in its component's start(), once the runtime's name
   // (for container IDs such as containerd://…) is known from the Version handshake.

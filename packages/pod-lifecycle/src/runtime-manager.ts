@@ -661,10 +661,16 @@ export class RuntimeManager implements PodSyncHandler {
     container: k8s.Container | undefined,
     gracePeriodOverride: number | undefined,
   ): Promise<void> {
+    // For a pod known only from the runtime (orphan, adopted), the grace period comes
+    // from the container's annotation, as the kubelet restores specs from labels.
+    const annotated = Number(status.annotations['io.kubernetes.pod.terminationGracePeriod']);
     let grace =
       gracePeriodOverride ??
       pod.metadata?.deletionGracePeriodSeconds ??
       pod.spec?.terminationGracePeriodSeconds ??
+      (Number.isFinite(annotated) && status.annotations['io.kubernetes.pod.terminationGracePeriod']
+        ? annotated
+        : undefined) ??
       defaultTerminationGracePeriodSeconds;
     let preStop = container?.lifecycle?.preStop;
     if (!preStop && status.annotations['io.kubernetes.container.preStopHandler']) {
