@@ -242,3 +242,20 @@ export function errorForCode(
 ): NodeAgentError {
   return new classes[code](message, options);
 }
+
+/**
+ * A pod spec that cannot be acted on: an invalid quantity, an unknown downward-API
+ * field path, a port out of range… The kubelet reports these (as
+ * `CreateContainerConfigError` for containers, or as an invalid static manifest) and
+ * never crashes on them. `field` names the offending field in the API's path syntax,
+ * e.g. `spec.containers[web].resources.limits.cpu`.
+ */
+export class InvalidPodSpecError extends InvalidArgumentError {
+  /** Path of the offending field, `''` when the whole object is meant. */
+  readonly field: string;
+
+  constructor(field: string, message: string, options?: NodeAgentErrorOptions) {
+    super(field === '' ? message : `${field}: ${message}`, options);
+    this.field = field;
+  }
+}

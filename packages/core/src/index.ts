@@ -29,6 +29,7 @@ export {
   UnknownError,
   RuntimeVersionUnsupportedError,
   InvalidConfigError,
+  InvalidPodSpecError,
 } from './errors.js';
 export type { NodeAgentErrorOptions } from './errors.js';
 
@@ -55,7 +56,12 @@ export type { CallOptions, CriServiceApi } from './runtime.js';
 
 export * as cri from './cri/types.js';
 
-export { PodLifecycleEventGenerator, PodLifecycleEventType, PodStatusCache } from './pleg.js';
+export {
+  PodLifecycleEventGenerator,
+  PodLifecycleEventType,
+  PodStatusCache,
+  runtimeContainerStatusFromListing,
+} from './pleg.js';
 export type {
   CachedPodStatus,
   GetNewerThanOptions,
@@ -82,3 +88,14 @@ export type {
 
 export { PodAnnotation, PodOperation, PodSourceName, PodSources } from './pod-source.js';
 export type { PodSource, PodUpdate } from './pod-source.js';
+
+export {
+  addQuantities,
+  compareQuantities,
+  isZeroQuantity,
+  parseQuantity,
+  quantityMilliValue,
+  quantityValue,
+  zeroQuantity,
+} from './k8s/quantity.js';
+export type { Quantity as ParsedQuantity, QuantityFormat } from './k8s/quantity.js';

@@ -1,4 +1,4 @@
-import type { ContainerState, PodSandboxStatus } from './cri/types.js';
+import type { Container, ContainerState, PodSandboxStatus } from './cri/types.js';
 import { createToken, type InjectionToken } from './token.js';
 
 /**
@@ -206,3 +206,36 @@ export interface PodStatusCache {
 }
 export const PodStatusCache: InjectionToken<PodStatusCache> =
   createToken<PodStatusCache>('PodStatusCache');
+
+/**
+ * What a container listing (CRI `ListContainers`) alone says of a container, as a
+ * {@link RuntimeContainerStatus}: times other than creation, exit code and reason are
+ * unknown (0/''), restart count and spec hash come from the kubelet's annotations.
+ * Used when a full `ContainerStatus` cannot or need not be read.
+ */
+export function runtimeContainerStatusFromListing(c: Container): RuntimeContainerStatus {
+  const restartCount = Number(c.annotations['io.kubernetes.container.restartCount']);
+  return {
+    id: c.id,
+    podSandboxId: c.podSandboxId,
+    name: c.metadata?.name ?? '',
+    state: c.state,
+    createdAtMs: Math.floor(c.createdAt / 1_000_000),
+    startedAtMs: 0,
+    finishedAtMs: 0,
+    exitCode: 0,
+    reason: '',
+    message: '',
+    image: c.image?.image ?? '',
+    imageRef: c.imageRef,
+    imageId: c.imageId,
+    attempt: c.metadata?.attempt ?? 0,
+    restartCount:
+      Number.isInteger(restartCount) && restartCount >= 0
+        ? restartCount
+        : (c.metadata?.attempt ?? 0),
+    hash: c.annotations['io.kubernetes.container.hash'] ?? '',
+    labels: c.labels,
+    annotations: c.annotations,
+  };
+}

@@ -13,6 +13,7 @@ import {
   type PodLifecycleEvent,
   type PodLifecycleEventGenerator,
   type PodStatusCache,
+  runtimeContainerStatusFromListing,
   type RuntimeContainerStatus,
   type RuntimePodStatus,
   type Timer,
@@ -497,25 +498,6 @@ function statusFromList(pod: RelistPod): RuntimePodStatus {
     network: null,
     linux: null,
   }));
-  const containers: RuntimeContainerStatus[] = pod.containers.map((c) => ({
-    id: c.id,
-    podSandboxId: c.podSandboxId,
-    name: c.metadata?.name ?? '',
-    state: c.state,
-    createdAtMs: Math.floor(c.createdAt / 1_000_000),
-    startedAtMs: 0,
-    finishedAtMs: 0,
-    exitCode: 0,
-    reason: '',
-    message: '',
-    image: c.image?.image ?? '',
-    imageRef: c.imageRef,
-    imageId: c.imageId,
-    attempt: c.metadata?.attempt ?? 0,
-    restartCount: c.metadata?.attempt ?? 0,
-    hash: '',
-    labels: c.labels,
-    annotations: c.annotations,
-  }));
+  const containers = pod.containers.map(runtimeContainerStatusFromListing);
   return buildPodStatus(pod.uid, sandboxes, containers, pod);
 }

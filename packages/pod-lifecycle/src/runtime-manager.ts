@@ -4,6 +4,7 @@ import {
   isNodeAgentError,
   noopEventRecorder,
   noopLogger,
+  runtimeContainerStatusFromListing,
   type Clock,
   type ContainerRestartRequest,
   type ContainerRuntime,
@@ -834,35 +835,11 @@ export class RuntimeManager implements PodSyncHandler {
       annotations: sb.annotations,
       runtimeHandler: sb.runtimeHandler,
     }));
-    const containerStatuses: RuntimeContainerStatus[] = containers
-      .map((c) => {
-        const known = cached.containerStatuses.find((k) => k.id === c.id);
-        return (
-          known ?? {
-            id: c.id,
-            podSandboxId: c.podSandboxId,
-            name: c.metadata?.name ?? '',
-            state: c.state,
-            createdAtMs: Math.floor(c.createdAt / 1e6),
-            startedAtMs: 0,
-            finishedAtMs: 0,
-            exitCode: 0,
-            reason: '',
-            message: '',
-            image: c.image?.image ?? '',
-            imageRef: c.imageRef,
-            imageId: c.imageId,
-            attempt: c.metadata?.attempt ?? 0,
-            restartCount: Number(
-              c.annotations['io.kubernetes.container.restartCount'] ?? c.metadata?.attempt ?? 0,
-            ),
-            hash: c.annotations['io.kubernetes.container.hash'] ?? '',
-            labels: c.labels,
-            annotations: c.annotations,
-          }
-        );
-      })
-      .map((c) => ({ ...c, state: containers.find((x) => x.id === c.id)?.state ?? c.state }));
+    // Full statuses from the cache where it has them; the listing's state is newer.
+    const containerStatuses: RuntimeContainerStatus[] = containers.map((c) => {
+      const known = cached.containerStatuses.find((k) => k.id === c.id);
+      return known ? { ...known, state: c.state } : runtimeContainerStatusFromListing(c);
+    });
     return { ...cached, id: uid, sandboxStatuses, containerStatuses };
   }
 

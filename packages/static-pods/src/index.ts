@@ -41,7 +41,5 @@ export {
 } from './static-pod-identity.js';
 export type { StaticPodDefaultsOptions, StaticPodOrigin } from './static-pod-identity.js';
 
-export { parseQuantity } from './quantity.js';
-
 export { registerStaticPods, StaticPodSources } from './register.js';
 export type { StaticPodsOptions } from './register.js';

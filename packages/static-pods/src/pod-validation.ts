@@ -1,6 +1,20 @@
 import type { k8s } from '@nodeagent/core';
 import { z } from 'zod';
-import { parseQuantity } from './quantity.js';
+import {
+  compareQuantities,
+  parseQuantity as parseExactQuantity,
+  zeroQuantity,
+  type ParsedQuantity,
+} from '@nodeagent/core';
+
+/** The parsed quantity, or undefined when `text` is not one (core's exact parser). */
+function parseQuantity(text: string): ParsedQuantity | undefined {
+  try {
+    return parseExactQuantity(text);
+  } catch {
+    return undefined;
+  }
+}
 
 /*
  * Validation of pod manifests: the subset of the API server's `ValidatePodCreate`
@@ -132,7 +146,7 @@ const resourceList = z.record(z.string(), quantity).superRefine((list, ctx) => {
     const nameError = qualifiedNameError(name);
     if (nameError !== undefined) custom(ctx, [name], `invalid resource name: ${nameError}`);
     const parsed = parseQuantity(value);
-    if (parsed !== undefined && parsed < 0) {
+    if (parsed !== undefined && compareQuantities(parsed, zeroQuantity()) < 0) {
       custom(ctx, [name], 'must be greater than or equal to 0');
     }
   }
@@ -670,7 +684,7 @@ function validateContainerRelations(
     if (limit === undefined) continue;
     const r = parseQuantity(request);
     const l = parseQuantity(limit);
-    if (r !== undefined && l !== undefined && r > l) {
+    if (r !== undefined && l !== undefined && compareQuantities(r, l) > 0) {
       custom(
         ctx,
         [...path, 'resources', 'requests', name],

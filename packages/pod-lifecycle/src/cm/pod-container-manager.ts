@@ -19,7 +19,7 @@ import {
   type CgroupDriver,
 } from '../kuberuntime/cgroups.js';
 import { getPodQOS, type PodQOSClass } from '../kuberuntime/qos.js';
-import { quantityMilliValue } from '../kuberuntime/quantity.js';
+import { quantityMilliValue } from '@nodeagent/core';
 import { podRequests } from '../kuberuntime/resource-lists.js';
 import { hostCgroupFileSystem, type CgroupFileSystem } from './cgroup-fs.js';
 import {

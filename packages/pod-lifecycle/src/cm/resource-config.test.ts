@@ -6,7 +6,7 @@ import {
   hugePageSizeName,
   resourceConfigForPod,
 } from './resource-config.js';
-import { parseQuantity } from '../kuberuntime/quantity.js';
+import { parseQuantity } from '@nodeagent/core';
 
 type Res = { requests?: Record<string, string>; limits?: Record<string, string> };
 

@@ -6,7 +6,7 @@ import {
   quotaPeriodUs,
 } from '../kuberuntime/cgroups.js';
 import { getPodQOS } from '../kuberuntime/qos.js';
-import { parseQuantity, quantityMilliValue, quantityValue } from '../kuberuntime/quantity.js';
+import { parseQuantity, quantityMilliValue, quantityValue } from '@nodeagent/core';
 import {
   containerLimits,
   podLimits,

@@ -1,7 +1,12 @@
 import type { k8s } from '@nodeagent/core';
 import { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
 import { expand, mappingFuncFor, type EnvVarValue } from './expansion.js';
-import { parseQuantity, quantityMilliValue, quantityValue, type Quantity } from './quantity.js';
+import {
+  parseQuantity,
+  quantityMilliValue,
+  quantityValue,
+  type ParsedQuantity as Quantity,
+} from '@nodeagent/core';
 import { containerFieldPath, containerLimits, containerRequests } from './resource-lists.js';
 
 /** Node facts the downward API exposes, and defaults for unset limits. */

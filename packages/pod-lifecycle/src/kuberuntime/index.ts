@@ -6,16 +6,6 @@
  * filesystem.
  */
 export { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
-export {
-  addQuantities,
-  compareQuantities,
-  isZeroQuantity,
-  parseQuantity,
-  quantityMilliValue,
-  quantityValue,
-  zeroQuantity,
-} from './quantity.js';
-export type { Quantity, QuantityFormat } from './quantity.js';
 export { containerLimits, containerRequests, podLimits, podRequests } from './resource-lists.js';
 export type { ParsedResourceList } from './resource-lists.js';
 export {

@@ -3,7 +3,7 @@ import { container, pod } from './__fixtures__/pods.js';
 import { InvalidPodSpecError } from './errors.js';
 import { getContainerOOMScoreAdjust, getPodQOS, isCriticalPod, isNodeCriticalPod } from './qos.js';
 import { podLimits, podRequests } from './resource-lists.js';
-import { quantityMilliValue, quantityValue } from './quantity.js';
+import { quantityMilliValue, quantityValue } from '@nodeagent/core';
 
 const gi = 1024 ** 3;
 

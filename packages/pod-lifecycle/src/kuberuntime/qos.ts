@@ -1,5 +1,10 @@
 import { InvalidArgumentError, type k8s } from '@nodeagent/core';
-import { addQuantities, compareQuantities, quantityValue, type Quantity } from './quantity.js';
+import {
+  addQuantities,
+  compareQuantities,
+  quantityValue,
+  type ParsedQuantity as Quantity,
+} from '@nodeagent/core';
 import { containerLimits, containerRequests } from './resource-lists.js';
 
 /** A pod's QoS class (`v1.PodQOSClass`). */

@@ -1,6 +1,11 @@
 import type { k8s } from '@nodeagent/core';
 import { InvalidPodSpecError } from './errors.js';
-import { addQuantities, compareQuantities, parseQuantity, type Quantity } from './quantity.js';
+import {
+  addQuantities,
+  compareQuantities,
+  parseQuantity,
+  type ParsedQuantity as Quantity,
+} from '@nodeagent/core';
 
 /** A parsed resource list: resource name (`cpu`, `memory`, …) to exact quantity. */
 export type ParsedResourceList = Record<string, Quantity>;

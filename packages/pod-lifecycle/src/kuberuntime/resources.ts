@@ -1,7 +1,11 @@
 import type { cri, k8s } from '@nodeagent/core';
 import { milliCPUToQuota, milliCPUToShares, quotaPeriodUs } from './cgroups.js';
 import { getContainerOOMScoreAdjust } from './qos.js';
-import { quantityMilliValue, quantityValue, type Quantity } from './quantity.js';
+import {
+  quantityMilliValue,
+  quantityValue,
+  type ParsedQuantity as Quantity,
+} from '@nodeagent/core';
 import { containerLimits, containerRequests, podLimits, podRequests } from './resource-lists.js';
 
 /** Options of {@link linuxContainerResources}. */

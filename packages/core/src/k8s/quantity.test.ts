@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isNodeAgentError } from '@nodeagent/core';
-import { InvalidPodSpecError } from './errors.js';
+import { InvalidPodSpecError } from '../errors.js';
 import {
   addQuantities,
   compareQuantities,

@@ -1,4 +1,4 @@
-import { InvalidPodSpecError } from './errors.js';
+import { InvalidPodSpecError } from '../errors.js';
 
 /**
  * How a quantity was written (apimachinery `resource.Format`): `BinarySI` for `Ki`…`Ei`,
