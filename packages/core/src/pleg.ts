@@ -85,6 +85,12 @@ export interface PodLifecycleEventGenerator {
    * Never waits for a running relist.
    */
   healthy(): PlegHealth;
+  /**
+   * Relists once now (after any relist in progress); never rejects. Pod workers ask
+   * for it right after they acted on a pod, so the status they publish next does not
+   * wait up to a relist period for the runtime's view to catch up.
+   */
+  relist(): Promise<void>;
   /** The mode in effect: `evented` falls back to `relist` when the event stream fails. */
   mode(): PlegMode;
   /** The pod status cache this PLEG keeps up to date. */

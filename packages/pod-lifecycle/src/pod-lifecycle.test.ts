@@ -151,6 +151,16 @@ describe('PodLifecycle (in memory, fake clock)', () => {
     expect(view?.status?.containerStatuses?.[0]?.containerID).toBe(`containerd://${c?.id}`);
   });
 
+  it('reports a started pod Running right away: it relists after acting, not a period later', async () => {
+    const h = await harness([]);
+    h.source.set([pod('fast')]);
+    await h.step(200); // far below the 1 s relist period
+    expect(h.containers('fast')[0]?.state).toBe('CONTAINER_RUNNING');
+    const view = h.lifecycle.pods().find((v) => v.pod.metadata?.uid === 'fast');
+    expect(view?.status?.phase).toBe('Running');
+    expect(view?.status?.containerStatuses?.[0]?.state?.running).toBeDefined();
+  });
+
   it('CrashLoopBackOff: restarts at once, then after 10 s, 20 s, 40 s … capped at 300 s', async () => {
     const h = await harness([pod('a')]);
     const starts: number[] = [];

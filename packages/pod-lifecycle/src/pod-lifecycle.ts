@@ -55,7 +55,10 @@ export class PodLifecycle {
     this.clock = options.clock;
     this.logger = (options.logger ?? noopLogger).child({ component: 'pod-lifecycle' });
     this.config = new PodConfig({ clock: options.clock, logger: options.logger ?? noopLogger });
-    this.manager = new RuntimeManager(options);
+    this.manager = new RuntimeManager({
+      ...options,
+      requestRelist: options.requestRelist ?? (() => void options.pleg.relist()),
+    });
     this.workers = new PodWorkers({
       handler: this.manager,
       clock: options.clock,

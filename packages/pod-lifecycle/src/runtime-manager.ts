@@ -111,6 +111,12 @@ export interface RuntimeManagerOptions {
   memoryCapacityBytes: number;
   /** Filesystem operations; the real filesystem by default. */
   fs?: PodFilesystem;
+  /**
+   * Asks the PLEG for a relist now. Called (1 ms later, once the worker recorded its
+   * sync time) after a sync changed something in the runtime, so the
+   * new state reaches the status without waiting for the relist period.
+   */
+  requestRelist?: () => void;
 }
 
 interface StartOutcome {
@@ -241,7 +247,27 @@ export class RuntimeManager implements PodSyncHandler {
 
   // ------------------------------------------------------------------ sync
 
-  async syncPod(pod: k8s.Pod, _type: SyncPodType, context: SyncPodContext): Promise<SyncPodResult> {
+  async syncPod(pod: k8s.Pod, type: SyncPodType, context: SyncPodContext): Promise<SyncPodResult> {
+    const before = this.runtimeActions;
+    try {
+      return await this.syncPodOnce(pod, type, context);
+    } finally {
+      if (this.runtimeActions !== before && this.options.requestRelist) {
+        // 1 ms later: the worker records its sync time when this returns, and the
+        // relist's status must be strictly newer than that to release its next sync.
+        this.options.clock.setTimeout(this.options.requestRelist, 1);
+      }
+    }
+  }
+
+  /** Counts sandbox creations and container starts/kills, to know when a sync acted. */
+  private runtimeActions = 0;
+
+  private async syncPodOnce(
+    pod: k8s.Pod,
+    _type: SyncPodType,
+    context: SyncPodContext,
+  ): Promise<SyncPodResult> {
     const uid = podUid(pod);
     if (!this.firstSeen.has(uid))
       this.firstSeen.set(uid, new Date(this.options.clock.now()).toISOString());
@@ -435,6 +461,7 @@ export class RuntimeManager implements PodSyncHandler {
       { config },
       { signal: context.signal },
     );
+    this.runtimeActions++;
     const { status } = await this.options.runtime.podSandboxStatus({ podSandboxId });
     const ips = [
       status?.network?.ip,
@@ -563,6 +590,7 @@ export class RuntimeManager implements PodSyncHandler {
     this.recorder.event(this.ref(pod, name), 'Normal', 'Created', `Created container ${name}`);
     try {
       await this.options.runtime.startContainer({ containerId }, { signal: context.signal });
+      this.runtimeActions++;
     } catch (err) {
       const message = describe(err);
       this.recorder.event(this.ref(pod, name), 'Warning', 'Failed', `Error: ${message}`);
@@ -708,6 +736,7 @@ export class RuntimeManager implements PodSyncHandler {
     try {
       // Never cut short by the sync's signal: a stop in progress completes.
       await this.options.runtime.stopContainer({ containerId: status.id, timeout: grace });
+      this.runtimeActions++;
     } catch (err) {
       if (!isNodeAgentError(err, 'NotFound')) throw err;
     }
