@@ -178,16 +178,20 @@ export class CgroupfsManager {
    */
   async create(name: string, resources: ResourceConfig = {}): Promise<void> {
     const parts = components(name);
-    for (const h of this.layout.hierarchies) {
-      let dir = h.mountPoint;
-      for (const part of parts) {
-        if (h.unified) await this.enableSubtreeControllers(dir);
-        const child = join(dir, part);
-        if (!(await this.fs.exists(child))) await this.fs.mkdir(child);
-        if (h.controllers.includes('cpuset')) await this.initCpuset(dir, child);
-        dir = child;
-      }
-    }
+    // Hierarchies are independent: create the path in all of them at once (on cgroup v1
+    // a pod cgroup is a directory in a dozen hierarchies; this is on the pod start path).
+    await Promise.all(
+      this.layout.hierarchies.map(async (h) => {
+        let dir = h.mountPoint;
+        for (const part of parts) {
+          if (h.unified) await this.enableSubtreeControllers(dir);
+          const child = join(dir, part);
+          if (!(await this.fs.exists(child))) await this.fs.mkdir(child);
+          if (h.controllers.includes('cpuset')) await this.initCpuset(dir, child);
+          dir = child;
+        }
+      }),
+    );
     await this.update(name, resources);
   }
 
