@@ -58,6 +58,8 @@ describe('PodConfig', () => {
     config.apply({ op: 'SET', source: 'http', pods: [] });
     expect(config.sourcesReady(['file', 'http'])).toBe(true);
     expect(config.pods().map((p) => p.metadata?.uid)).toEqual(['a']);
+    expect(config.get('a')?.metadata?.name).toBe('p-a');
+    expect(config.get('nope')).toBeUndefined();
   });
 
   it('stamps config.source and config.seen once', async () => {

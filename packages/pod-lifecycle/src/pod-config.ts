@@ -68,6 +68,15 @@ export class PodConfig {
     return true;
   }
 
+  /** The desired pod with this UID, from whichever source has it. */
+  get(uid: string): k8s.Pod | undefined {
+    for (const pods of this.bySource.values()) {
+      const pod = pods.get(uid);
+      if (pod) return pod;
+    }
+    return undefined;
+  }
+
   /** Every desired pod of every source. */
   pods(): k8s.Pod[] {
     return [...this.bySource.values()].flatMap((m) => [...m.values()]);

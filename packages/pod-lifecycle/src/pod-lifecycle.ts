@@ -130,7 +130,7 @@ export class PodLifecycle {
   }
 
   private desiredPod(uid: string): k8s.Pod | undefined {
-    return this.config.pods().find((p) => podUid(p) === uid);
+    return this.config.get(uid);
   }
 
   private handlePodUpdate(update: PodUpdate): void {

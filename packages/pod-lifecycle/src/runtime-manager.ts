@@ -821,6 +821,7 @@ export class RuntimeManager implements PodSyncHandler {
     const uid = podUid(pod);
     const fresh = status ?? (await this.listPod(uid, this.options.cache.get(uid).status));
     for (const c of fresh.containerStatuses) {
+      this.restartRequests.delete(c.id);
       await this.options.runtime.removeContainer({ containerId: c.id }).catch((err: unknown) => {
         if (!isNodeAgentError(err, 'NotFound')) throw err;
       });
