@@ -312,8 +312,19 @@ describe('containers', () => {
     const stubborn = await runContainer(sandbox, 'stubborn', [
       'sh',
       '-c',
-      "trap '' TERM; while true; do sleep 1; done",
+      "trap '' TERM; touch /tmp/trapped; while true; do sleep 1; done",
     ]);
+    // Stop only once the shell ignores SIGTERM (on a busy machine it may not have
+    // reached the trap yet when StopContainer sends the signal).
+    for (let i = 0; i < 100; i++) {
+      const probe = await cri.execSync({
+        containerId: stubborn,
+        cmd: ['test', '-f', '/tmp/trapped'],
+        timeout: 5,
+      });
+      if (probe.exitCode === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const started = Date.now();
     await cri.stopContainer({ containerId: stubborn, timeout: 1 });
     expect(Date.now() - started).toBeLessThan(10_000);
