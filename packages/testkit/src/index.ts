@@ -1,7 +1,7 @@
 /**
- * @nodeagent/testkit — test support for nodeagent and for agents built with it.
- * This release: the real containerd harness. (Fakes and the strict test API server
- * arrive with the packages that need them.)
+ * @nodeagent/testkit — test support for nodeagent and for agents built with it: the
+ * real containerd harness, an in-memory CRI runtime, a CRI event server, and a strict
+ * Kubernetes API server (REST + watch over HTTP or TLS) for API-mode tests.
  */
 export {
   parseRuntimeEnv,
@@ -29,3 +29,29 @@ export type {
   CriEventServerOptions,
   CriEventServerSchema,
 } from './cri-event-server.js';
+
+export { startTestApiServer } from './apiserver/test-api-server.js';
+export type {
+  ApiUser,
+  RecordedRequest,
+  TestApiServer,
+  TestApiServerFaults,
+  TestApiServerOptions,
+} from './apiserver/test-api-server.js';
+export { ObjectStore, podQosClass } from './apiserver/object-store.js';
+export type {
+  ObjectStoreOptions,
+  StoreDeleteOptions,
+  StoreDeleteResult,
+  StoreEvent,
+  StoreListener,
+  WatchEventType,
+} from './apiserver/object-store.js';
+export { ApiStatusError } from './apiserver/api-status.js';
+export type { ApiStatus } from './apiserver/api-status.js';
+export { servedResources } from './apiserver/resources.js';
+export type { ResourceInfo } from './apiserver/resources.js';
+export { CertificateAuthority } from './apiserver/certificates.js';
+export type { CertificateAndKey, CertificateRequest } from './apiserver/certificates.js';
+export type { ErrorFault, FaultMatch, LatencyFault } from './apiserver/faults.js';
+export type { Json, JsonObject } from './apiserver/patch.js';
