@@ -58,6 +58,9 @@ export class Prober {
         if (target.signal.aborted) break;
       }
     }
+    // The common case (success) allocates nothing more: fields and events are built
+    // only on the paths that log or record.
+    if (outcome?.result === 'Success') return { result: 'Success' };
     const meta = target.pod.metadata;
     const fields = {
       probeType,
@@ -91,8 +94,6 @@ export class Prober {
       return { result: 'Failure', error };
     }
     switch (outcome.result) {
-      case 'Success':
-        return { result: 'Success' };
       case 'Warning':
         record(reasonProbeWarning, `${probeType} probe warning: ${outcome.output}`);
         this.logger.debug('Probe succeeded with a warning', { ...fields, output: outcome.output });

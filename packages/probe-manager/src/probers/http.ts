@@ -1,5 +1,3 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Clock, k8s } from '@nodeagent/core';
@@ -85,6 +83,208 @@ interface HttpResponse {
 class ProbeTimeoutError extends Error {}
 
 /**
+ * Cancels the attempts of one probe: set by the probe's timeout or the caller's
+ * abort signal. A plain object instead of a fresh AbortController per probe, which
+ * at hundreds of probes a second costs measurable CPU (EventTarget machinery).
+ */
+interface Cancellation {
+  /** Why the probe was cancelled, once it was. */
+  reason: unknown;
+  cancelled: boolean;
+  /** The in-flight request's hook, called once on cancellation. */
+  onCancel: ((reason: unknown) => void) | undefined;
+}
+
+/** The most response-header bytes read (status line + headers), like Go's 1 MiB cap. */
+const maxResponseHeaderBytes = 1 << 20;
+
+/** Statuses that never carry a body (RFC 9110 §6.4.1). */
+function bodyless(status: number): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200);
+}
+
+/** A header value the request line may not carry (CR, LF, NUL: request smuggling). */
+const invalidHeaderChar = /[\r\n\0]/;
+
+/**
+ * The text of a `GET` request: request line, `Host`, the probe headers in order, and
+ * `Connection: close`. Throws on a header name or value that would break the framing.
+ */
+function serializeRequest(
+  url: URL,
+  headers: Map<string, string[]>,
+  hostOverride: string | undefined,
+): string {
+  let text = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${hostOverride ?? url.host}\r\n`;
+  for (const [name, values] of headers) {
+    if (invalidHeaderChar.test(name) || name.includes(':'))
+      throw new TypeError(`Header name must be a valid HTTP token ["${name}"]`);
+    for (const value of values) {
+      if (invalidHeaderChar.test(value))
+        throw new TypeError(`Invalid character in header content ["${name}"]`);
+      text += `${name}: ${value}\r\n`;
+    }
+  }
+  return `${text}Connection: close\r\n\r\n`;
+}
+
+/**
+ * Reads one HTTP/1.1 response off a byte stream, incrementally: the status line and
+ * headers, then the body framed by `Transfer-Encoding: chunked`, by `Content-Length`,
+ * or by the end of the connection; interim 1xx responses (except 101) are skipped.
+ * Only the first {@link maxProbeOutputBytes} bytes of body are kept, and the parser
+ * reports completion as soon as it has them (the rest is never read).
+ */
+class ResponseReader {
+  statusCode = 0;
+  location: string | undefined;
+  /** True once the status line and headers are in. */
+  headersDone = false;
+  /** True once the body is complete or the cap is reached. */
+  done = false;
+  private head: Buffer | undefined;
+  private readonly body: Buffer[] = [];
+  private bodySize = 0;
+  /** Body framing once the headers are in. */
+  private framing: 'length' | 'chunked' | 'close' = 'close';
+  /** `length`: body bytes still expected; `chunked`: bytes left in the current chunk. */
+  private remaining = 0;
+  /** `chunked` state: reading a size line, chunk data, or the CRLF after the data. */
+  private chunkState: 'size' | 'data' | 'crlf' = 'size';
+  /** Unconsumed bytes of a chunk-size line or trailing CRLF split across reads. */
+  private pending: Buffer | undefined;
+
+  /** Feeds bytes; throws an Error on a malformed response. */
+  push(data: Buffer): void {
+    if (this.done) return;
+    if (!this.headersDone) {
+      const buf: Buffer = this.head ? Buffer.concat([this.head, data]) : data;
+      const end = buf.indexOf('\r\n\r\n');
+      if (end === -1) {
+        if (buf.length > maxResponseHeaderBytes)
+          throw new Error('net/http: server response headers exceeded 1048576 bytes');
+        this.head = buf;
+        return;
+      }
+      this.head = undefined;
+      this.parseHead(buf.toString('latin1', 0, end));
+      const rest = buf.subarray(end + 4);
+      if (!this.headersDone) {
+        // An interim 1xx response: the real one follows.
+        if (rest.length > 0) this.push(rest);
+        return;
+      }
+      if (rest.length > 0) this.pushBody(rest);
+      return;
+    }
+    this.pushBody(data);
+  }
+
+  /** The body read so far (at most 10 KiB), as UTF-8. */
+  text(): string {
+    return Buffer.concat(this.body).toString('utf8');
+  }
+
+  private parseHead(head: string): void {
+    const lines = head.split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
+    if (!m) throw new Error(`net/http: malformed HTTP response ${JSON.stringify(lines[0])}`);
+    const status = Number(m[1]);
+    if (status >= 100 && status < 200 && status !== 101) return; // interim: keep reading
+    let length: number | undefined;
+    let chunked = false;
+    let location: string | undefined;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new Error(`net/http: malformed MIME header line: ${line}`);
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      if (name === 'location') location ??= value;
+      else if (name === 'content-length') {
+        if (!/^\d+$/.test(value)) throw new Error(`net/http: bad Content-Length "${value}"`);
+        length = Number(value);
+      } else if (name === 'transfer-encoding') {
+        chunked = value.toLowerCase().split(',').pop()?.trim() === 'chunked';
+      }
+    }
+    this.statusCode = status;
+    this.location = location;
+    this.headersDone = true;
+    if (bodyless(status) || (!chunked && length === 0)) this.done = true;
+    else if (chunked) this.framing = 'chunked';
+    else if (length !== undefined) {
+      this.framing = 'length';
+      this.remaining = length;
+    }
+  }
+
+  /** Keeps up to the cap of body bytes; marks the body done when the cap is reached. */
+  private keep(data: Buffer): void {
+    const room = maxProbeOutputBytes - this.bodySize;
+    const part = data.length > room ? data.subarray(0, room) : data;
+    this.body.push(part);
+    this.bodySize += part.length;
+    if (this.bodySize >= maxProbeOutputBytes) this.done = true;
+  }
+
+  private pushBody(data: Buffer): void {
+    if (this.framing === 'close') {
+      this.keep(data);
+    } else if (this.framing === 'length') {
+      const part = data.length > this.remaining ? data.subarray(0, this.remaining) : data;
+      this.remaining -= part.length;
+      this.keep(part);
+      if (this.remaining === 0) this.done = true;
+    } else {
+      this.pushChunked(data);
+    }
+  }
+
+  private pushChunked(input: Buffer): void {
+    let data = this.pending ? Buffer.concat([this.pending, input]) : input;
+    this.pending = undefined;
+    while (data.length > 0 && !this.done) {
+      if (this.chunkState === 'size') {
+        const eol = data.indexOf('\r\n');
+        if (eol === -1) {
+          if (data.length > 4096) throw new Error('net/http: chunk size line too long');
+          this.pending = data;
+          return;
+        }
+        const sizeText = data.toString('latin1', 0, eol).split(';')[0]!.trim();
+        if (!/^[0-9a-fA-F]+$/.test(sizeText))
+          throw new Error(`net/http: invalid byte in chunk length`);
+        const size = parseInt(sizeText, 16);
+        data = data.subarray(eol + 2);
+        if (size === 0) {
+          // Last chunk; trailers are not read.
+          this.done = true;
+          return;
+        }
+        this.remaining = size;
+        this.chunkState = 'data';
+      } else if (this.chunkState === 'data') {
+        const n = Math.min(this.remaining, data.length);
+        this.keep(data.subarray(0, n));
+        this.remaining -= n;
+        data = data.subarray(n);
+        if (this.remaining === 0) this.chunkState = 'crlf';
+      } else {
+        if (data.length < 2) {
+          this.pending = data;
+          return;
+        }
+        if (data[0] !== 0x0d || data[1] !== 0x0a)
+          throw new Error('net/http: malformed chunked encoding');
+        data = data.subarray(2);
+        this.chunkState = 'size';
+      }
+    }
+  }
+}
+
+/**
  * HTTP probes (kubelet `probe/http`): one GET per attempt (plus redirects), success on
  * 200–399; a redirect (301, 302, 303, 307, 308) is followed to the same host name up to
  * {@link maxHttpRedirects} times; a redirect to another host is not followed and is a
@@ -93,11 +293,17 @@ class ProbeTimeoutError extends Error {}
  * the timeout (which covers redirects and reading the body) are failures. At most
  * 10 KiB of body is read. HTTPS does not verify certificates.
  *
- * Sockets: no agent, no keep-alive (`Connection: close`); when the answer is in, the
- * socket is closed with a TCP reset (SO_LINGER 0) rather than a FIN, and the socket is
- * opened half-open-capable so the server's FIN does not make us answer with ours.
- * Neither end then keeps the connection in TIME_WAIT, so a node probing hundreds of
- * containers every second holds no lingering sockets and file descriptors.
+ * The client is a small HTTP/1.1 GET written over node:net / node:tls rather than
+ * node:http: at hundreds of probes a second node:http's per-request machinery
+ * (ClientRequest, IncomingMessage, parser pool, streams) was the largest part of the
+ * agent's CPU. It sends one request, reads one response (see `ResponseReader`), and
+ * never reuses the connection.
+ *
+ * Sockets: no keep-alive (`Connection: close`); when the answer is in, the socket is
+ * closed with a TCP reset (SO_LINGER 0) rather than a FIN, and the socket is opened
+ * half-open-capable so the server's FIN does not make us answer with ours. Neither end
+ * then keeps the connection in TIME_WAIT, so a node probing hundreds of containers
+ * every second holds no lingering sockets and file descriptors.
  */
 export class HttpProber {
   constructor(private readonly clock: Pick<Clock, 'setTimeout'>) {}
@@ -107,12 +313,19 @@ export class HttpProber {
     timeoutSeconds: number,
     signal?: AbortSignal,
   ): Promise<ProbeOutcome> {
-    const controller = new AbortController();
+    if (signal?.aborted) throw signal.reason;
+    const cancel: Cancellation = { reason: undefined, cancelled: false, onCancel: undefined };
+    const doCancel = (reason: unknown): void => {
+      if (cancel.cancelled) return;
+      cancel.cancelled = true;
+      cancel.reason = reason;
+      cancel.onCancel?.(reason);
+    };
     const timer = this.clock.setTimeout(
-      () => controller.abort(new ProbeTimeoutError('timeout')),
+      () => doCancel(new ProbeTimeoutError('timeout')),
       timeoutSeconds * 1000,
     );
-    const onAbort = (): void => controller.abort(signal?.reason);
+    const onAbort = (): void => doCancel(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     const first = request.url;
     let url = first;
@@ -120,8 +333,8 @@ export class HttpProber {
     let phase: 'headers' | 'body' = 'headers';
     try {
       for (let redirects = 0; ; redirects++) {
-        const res = await this.once(url, request.headers, host, controller.signal, (p) => {
-          phase = p;
+        const res = await this.once(url, request.headers, host, cancel, () => {
+          phase = 'body';
         });
         const redirectable = [301, 302, 303, 307, 308].includes(res.statusCode);
         if (redirectable && res.location !== undefined) {
@@ -169,40 +382,56 @@ export class HttpProber {
     }
   }
 
+  /** One request/response on a fresh connection; rejects on errors and cancellation. */
   private once(
     url: URL,
     headers: Map<string, string[]>,
     hostOverride: string | undefined,
-    signal: AbortSignal,
-    setPhase: (phase: 'headers' | 'body') => void,
+    cancel: Cancellation,
+    onHeaders: () => void,
   ): Promise<HttpResponse> {
     return new Promise<HttpResponse>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason as Error);
+      if (cancel.cancelled) {
+        const { reason } = cancel;
+        reject(reason instanceof Error ? reason : new Error(String(reason)));
+        return;
+      }
+      let text: string;
+      try {
+        text = serializeRequest(url, headers, hostOverride);
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
         return;
       }
       const isHttps = url.protocol === 'https:';
       const hostname = url.hostname.replace(/^\[|\]$/g, '');
       const port = portOf(url);
-      let raw: net.Socket | undefined;
-      let secure: tls.TLSSocket | undefined;
+      const reader = new ResponseReader();
       let settled = false;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let statusCode = 0;
-      let location: string | undefined;
 
+      const raw = net.connect({ host: hostname, port, allowHalfOpen: true });
+      raw.setNoDelay(true);
+      const secure = isHttps
+        ? tls.connect({
+            socket: raw,
+            rejectUnauthorized: false,
+            ...(net.isIP(hostname) === 0 ? { servername: hostname } : {}),
+          })
+        : undefined;
       const cleanup = (): void => {
-        signal.removeEventListener('abort', onAbort);
-        if (raw) abortiveClose(raw);
+        cancel.onCancel = undefined;
+        abortiveClose(raw);
         secure?.destroy();
-        req.destroy();
       };
       const finish = (): void => {
         if (settled) return;
         settled = true;
         cleanup();
-        resolve({ statusCode, location, body: Buffer.concat(chunks).toString('utf8') });
+        resolve({
+          statusCode: reader.statusCode,
+          location: reader.location,
+          body: reader.text(),
+        });
       };
       const fail = (err: unknown): void => {
         if (settled) return;
@@ -210,60 +439,38 @@ export class HttpProber {
         cleanup();
         reject(err instanceof Error ? err : new Error(String(err)));
       };
-      const onAbort = (): void => fail(signal.reason);
+      cancel.onCancel = fail;
 
-      const outgoing: http.OutgoingHttpHeaders = { Connection: 'close' };
-      for (const [name, values] of headers)
-        outgoing[name] = values.length === 1 ? values[0] : values;
-      if (hostOverride !== undefined) outgoing.Host = hostOverride;
-
-      const options: http.RequestOptions = {
-        method: 'GET',
-        host: hostname,
-        port,
-        path: `${url.pathname}${url.search}`,
-        headers: outgoing,
-        setHost: hostOverride === undefined,
-        // No agent: a fresh connection per request that we own and close ourselves.
-        createConnection: () => {
-          raw = net.connect({ host: hostname, port, allowHalfOpen: true });
-          raw.on('error', () => {});
-          raw.setNoDelay(true);
-          // The server's FIN means the response is complete (or cut short): take what
-          // we have before Node's HTTP client answers with a FIN of its own.
-          raw.prependListener('end', () => {
-            if (statusCode !== 0) finish();
-          });
-          if (!isHttps) return raw;
-          secure = tls.connect({
-            socket: raw,
-            rejectUnauthorized: false,
-            ...(net.isIP(hostname) === 0 ? { servername: hostname } : {}),
-          });
-          secure.on('error', () => {});
-          return secure;
-        },
+      const onData = (chunk: Buffer): void => {
+        if (settled) return;
+        const before = reader.headersDone;
+        try {
+          reader.push(chunk);
+        } catch (err) {
+          fail(err);
+          return;
+        }
+        if (!before && reader.headersDone) onHeaders();
+        if (reader.done) finish();
       };
-      const req = (isHttps ? https : http).request(options);
-      req.on('error', fail);
-      req.on('response', (res) => {
-        statusCode = res.statusCode ?? 0;
-        const loc = res.headers.location;
-        location = typeof loc === 'string' ? loc : undefined;
-        setPhase('body');
-        res.on('error', fail);
-        res.on('data', (chunk: Buffer) => {
-          if (settled) return;
-          const room = maxProbeOutputBytes - size;
-          chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-          size += Math.min(room, chunk.length);
-          if (size >= maxProbeOutputBytes) finish();
-        });
-        // Before the HTTP client's own end handler, which would close with a FIN.
-        res.prependListener('end', finish);
-      });
-      signal.addEventListener('abort', onAbort, { once: true });
-      req.end();
+      // The server's FIN: the body ends here (read-until-close framing, or a response
+      // cut short, which node:http's client also took as the end); before the headers
+      // it is the "socket hang up" of node:http.
+      const onEnd = (): void => {
+        if (reader.headersDone) finish();
+        else fail(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+      };
+      raw.on('error', fail);
+      if (!secure) {
+        raw.once('connect', () => raw.write(text));
+        raw.on('data', onData);
+        raw.on('end', onEnd);
+        return;
+      }
+      secure.on('error', fail);
+      secure.once('secureConnect', () => secure.write(text));
+      secure.on('data', onData);
+      secure.on('end', onEnd);
     });
   }
 }

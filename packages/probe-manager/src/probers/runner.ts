@@ -1,8 +1,13 @@
-import type { Clock, ContainerRuntime } from '@nodeagent/core';
+import type { Clock, ContainerRuntime, k8s } from '@nodeagent/core';
 import { resolveContainerPort, type ResolvedProbe } from '../probe-spec.js';
 import { ExecProber, expandCommand } from './exec.js';
 import { GrpcProber } from './grpc.js';
-import { buildHttpProbeRequest, defaultProbeUserAgentVersion, HttpProber } from './http.js';
+import {
+  buildHttpProbeRequest,
+  defaultProbeUserAgentVersion,
+  HttpProber,
+  type HttpProbeRequest,
+} from './http.js';
 import { TcpProber } from './tcp.js';
 import type { ProbeOutcome, ProbeRunner, ProbeTarget } from './types.js';
 
@@ -30,6 +35,11 @@ export class DefaultProbeRunner implements ProbeRunner {
   readonly tcp: TcpProber;
   readonly grpc: GrpcProber;
   private readonly userAgentVersion: string;
+  /** Built httpGet requests by action object; entries go with their probe specs. */
+  private readonly httpRequests = new WeakMap<
+    k8s.HTTPGetAction,
+    { container: k8s.Container; podIp: string; request: HttpProbeRequest }
+  >();
 
   constructor(options: DefaultProbeRunnerOptions) {
     this.userAgentVersion = options.userAgentVersion ?? defaultProbeUserAgentVersion;
@@ -51,13 +61,24 @@ export class DefaultProbeRunner implements ProbeRunner {
         return this.exec.probe(target.containerId, command, timeoutSeconds, target.signal);
       }
       case 'httpGet': {
-        const request = buildHttpProbeRequest(
-          handler.httpGet,
-          target.container,
-          podIp,
-          this.userAgentVersion,
-        );
-        return this.http.probe(request, timeoutSeconds, target.signal);
+        // The request depends only on the action, the container (named ports) and the
+        // pod IP: build it once per probe spec and reuse it while those stay the same,
+        // instead of parsing a URL and headers on every attempt.
+        let cached = this.httpRequests.get(handler.httpGet);
+        if (cached?.container !== target.container || cached.podIp !== podIp) {
+          cached = {
+            container: target.container,
+            podIp,
+            request: buildHttpProbeRequest(
+              handler.httpGet,
+              target.container,
+              podIp,
+              this.userAgentVersion,
+            ),
+          };
+          this.httpRequests.set(handler.httpGet, cached);
+        }
+        return this.http.probe(cached.request, timeoutSeconds, target.signal);
       }
       case 'tcpSocket': {
         const port = resolveContainerPort(handler.tcpSocket.port, target.container);
