@@ -22,7 +22,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RealClock, type cri as api, type k8s } from '@nodeagent/core';
 import { createCriClient, type CriClient } from '@nodeagent/cri-client';
-import { startRealRuntime, stopRealRuntime } from '@nodeagent/testkit';
+import {
+  freeLoopbackPort,
+  startRealRuntime,
+  stopRealRuntime,
+  waitForLoopbackPort,
+} from '@nodeagent/testkit';
 import {
   createProbeManager,
   DefaultProbeRunner,
@@ -49,27 +54,6 @@ function percentile(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 const round = (v: number, d = 3): number => +v.toFixed(d);
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return p;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => (s.resetAndDestroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`port ${port} never opened`);
-}
 
 /** CPU seconds (user+sys, plus reaped children) of containerd and every containerd-shim. */
 function runtimeCpuSeconds(containerdPid: number): number {
@@ -145,8 +129,8 @@ async function main(): Promise<void> {
       };
       const { podSandboxId } = await cri.runPodSandbox({ config });
       for (let c = 0; c < perSandbox && targets.length < containers; c++) {
-        const httpPort = await freePort();
-        const tcpPort = await freePort();
+        const httpPort = await freeLoopbackPort();
+        const tcpPort = await freeLoopbackPort();
         ports.add(httpPort);
         ports.add(tcpPort);
         const name = `c${targets.length}`;
@@ -171,8 +155,8 @@ async function main(): Promise<void> {
       }
     }
     for (const t of targets) {
-      await waitForPort(t.httpPort);
-      await waitForPort(t.tcpPort);
+      await waitForLoopbackPort(t.httpPort, 300);
+      await waitForLoopbackPort(t.tcpPort, 300);
     }
 
     // --- probe mix: startup exec (once), liveness/readiness cycling over the kinds

@@ -5,7 +5,6 @@
  * whole manager driving restarts and readiness from those probes.
  */
 import { randomUUID } from 'node:crypto';
-import * as net from 'node:net';
 import {
   RealClock,
   type ContainerRestartRequest,
@@ -13,6 +12,7 @@ import {
   type k8s,
 } from '@nodeagent/core';
 import { createCriClient, type CriClient } from '@nodeagent/cri-client';
+import { freeLoopbackPort, waitForLoopbackPort } from '@nodeagent/testkit';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHealthServer, type HealthServer } from './__fixtures__/health-server.js';
@@ -31,27 +31,6 @@ let closedPort: number;
 let sandboxId: string;
 let sleeperId: string;
 let serverId: string;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return p;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`port ${port} never opened`);
-}
 
 /** The web root busybox httpd serves: a page, and CGI redirects to the same and to another host. */
 function serverScript(): string {
@@ -91,9 +70,9 @@ beforeAll(async () => {
   cri = createCriClient({ endpoint: env.criEndpoint });
   await cri.connect();
   await cri.pullImage({ image: { image: env.busyboxImage } });
-  httpPort = await freePort();
-  tcpPort = await freePort();
-  closedPort = await freePort();
+  httpPort = await freeLoopbackPort();
+  tcpPort = await freeLoopbackPort();
+  closedPort = await freeLoopbackPort();
   health = await startHealthServer({ '': 1, ready: 1, 'not-ready': 2 });
   const uid = randomUUID();
   const config: api.PodSandboxConfigInput = {
@@ -108,8 +87,8 @@ beforeAll(async () => {
   sandboxId = (await cri.runPodSandbox({ config })).podSandboxId;
   sleeperId = await runContainer(config, 'sleeper', ['sleep', '3600']);
   serverId = await runContainer(config, 'server', ['sh', '-c', serverScript()]);
-  await waitForPort(httpPort);
-  await waitForPort(tcpPort);
+  await waitForLoopbackPort(httpPort, 100);
+  await waitForLoopbackPort(tcpPort, 100);
 }, 60_000);
 
 afterAll(async () => {

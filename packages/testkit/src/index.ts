@@ -55,3 +55,5 @@ export { CertificateAuthority } from './apiserver/certificates.js';
 export type { CertificateAndKey, CertificateRequest } from './apiserver/certificates.js';
 export type { ErrorFault, FaultMatch, LatencyFault } from './apiserver/faults.js';
 export type { Json, JsonObject } from './apiserver/patch.js';
+
+export { freeLoopbackPort, waitForLoopbackPort } from './net.js';

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { FakeClock } from '@nodeagent/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freeLoopbackPort } from '@nodeagent/testkit';
 import { TcpProber } from './tcp.js';
 
 let server: net.Server;
@@ -21,14 +22,6 @@ afterAll(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return p;
-}
-
 describe('TcpProber', () => {
   it('succeeds when the port accepts a connection', async () => {
     const prober = new TcpProber(new FakeClock());
@@ -39,7 +32,7 @@ describe('TcpProber', () => {
   });
 
   it('fails with the dialer message when the port is closed', async () => {
-    const closed = await freePort();
+    const closed = await freeLoopbackPort();
     const prober = new TcpProber(new FakeClock());
     await expect(prober.probe('127.0.0.1', closed, 1)).resolves.toEqual({
       result: 'Failure',

@@ -202,18 +202,23 @@ wait_gone() {
 # ---------------------------------------------------------------- containerd ---
 
 # containerd_pid: prints the pid of OUR containerd (the one using our config).
-containerd_pid() {
-  local pid=
-  [[ -r $NA_CD_PIDFILE ]] && read -r pid <"$NA_CD_PIDFILE" || true
-  if [[ -n $pid ]] && pid_matches "$pid" "--config $NA_CONF "; then
+# managed_pid PIDFILE COMMAND ARGS: the pid of our process running "COMMAND ARGS…",
+# from its pid file when that pid still runs it, else found by command line (and
+# written back to the pid file). Fails when none runs.
+managed_pid() {
+  local pidfile=$1 command=$2 args=$3 pid=
+  [[ -r $pidfile ]] && read -r pid <"$pidfile" || true
+  if [[ -n $pid ]] && pid_matches "$pid" "$args"; then
     echo "$pid"
     return 0
   fi
-  pid=$(pids_matching "containerd --config $NA_CONF " first)
+  pid=$(pids_matching "$command $args" first)
   [[ -n $pid ]] || return 1
-  echo "$pid" >"$NA_CD_PIDFILE"
+  echo "$pid" >"$pidfile"
   echo "$pid"
 }
+
+containerd_pid() { managed_pid "$NA_CD_PIDFILE" containerd "--config $NA_CONF "; }
 
 ctr_cmd() { timeout "${CTR_TIMEOUT:-10}" ctr --address "$NA_SOCK" "$@"; }
 
@@ -348,18 +353,7 @@ write_env() {
 
 # ---------------------------------------------------------------- registry ---
 
-registry_pid() {
-  local pid=
-  [[ -r $NA_REG_PIDFILE ]] && read -r pid <"$NA_REG_PIDFILE" || true
-  if [[ -n $pid ]] && pid_matches "$pid" "serve $NA_REG_CONF "; then
-    echo "$pid"
-    return 0
-  fi
-  pid=$(pids_matching "docker-registry serve $NA_REG_CONF " first)
-  [[ -n $pid ]] || return 1
-  echo "$pid" >"$NA_REG_PIDFILE"
-  echo "$pid"
-}
+registry_pid() { managed_pid "$NA_REG_PIDFILE" docker-registry "serve $NA_REG_CONF "; }
 
 stop_registry() {
   local pid
