@@ -90,6 +90,18 @@ export { PodAnnotation, PodOperation, PodSourceName, PodSources } from './pod-so
 export type { PodSource, PodUpdate } from './pod-source.js';
 
 export {
+  ConfigMapManager,
+  SecretManager,
+  standaloneConfigMapManager,
+  standaloneSecretManager,
+} from './config-objects.js';
+
+export { NodePressureProvider, noNodePressure } from './node-conditions.js';
+export type { NodePressure } from './node-conditions.js';
+
+export { MirrorClient, PodStatusManager, createCachingPodStatusManager } from './status-manager.js';
+
+export {
   addQuantities,
   compareQuantities,
   isZeroQuantity,

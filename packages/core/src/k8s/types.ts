@@ -298,11 +298,100 @@ export interface HostPathVolumeSource {
   type?: string;
 }
 
+/** Maps one key of a ConfigMap/Secret to a file path inside the volume. */
+export interface KeyToPath {
+  key: string;
+  /** Relative path of the file; must not contain `..` or start with `/`. */
+  path: string;
+  /** File mode bits (0–0777); the volume's `defaultMode` when unset. */
+  mode?: number;
+}
+
+/** The keys of a ConfigMap as files. */
+export interface ConfigMapVolumeSource {
+  name?: string;
+  /** Only these keys (all keys when unset). A listed key that is missing fails the mount unless `optional`. */
+  items?: KeyToPath[];
+  /** Mode of the files (default 0644). */
+  defaultMode?: number;
+  /** Mount an empty volume when the ConfigMap (or a listed key) does not exist. */
+  optional?: boolean;
+}
+
+/** The keys of a Secret as files. */
+export interface SecretVolumeSource {
+  secretName?: string;
+  items?: KeyToPath[];
+  /** Mode of the files (default 0644). */
+  defaultMode?: number;
+  optional?: boolean;
+}
+
+/** One file of a downward-API volume. */
+export interface DownwardAPIVolumeFile {
+  path: string;
+  /** Pod fields: `metadata.name`, `metadata.namespace`, `metadata.uid`, `metadata.labels`, `metadata.annotations` (and `['key']` forms). */
+  fieldRef?: ObjectFieldSelector;
+  /** Container resources; `containerName` is required in volumes. */
+  resourceFieldRef?: ResourceFieldSelector;
+  mode?: number;
+}
+
+/** Pod metadata and container resources as files. */
+export interface DownwardAPIVolumeSource {
+  items?: DownwardAPIVolumeFile[];
+  /** Mode of the files (default 0644). */
+  defaultMode?: number;
+}
+
+/** A projected service-account token (needs the TokenRequest API). */
+export interface ServiceAccountTokenProjection {
+  audience?: string;
+  expirationSeconds?: number;
+  path: string;
+}
+
+/** One source of a projected volume. */
+export interface VolumeProjection {
+  configMap?: Omit<ConfigMapVolumeSource, 'defaultMode'>;
+  secret?: Omit<SecretVolumeSource, 'defaultMode' | 'secretName'> & { name?: string };
+  downwardAPI?: Omit<DownwardAPIVolumeSource, 'defaultMode'>;
+  serviceAccountToken?: ServiceAccountTokenProjection;
+}
+
+/** Several sources merged into one directory. */
+export interface ProjectedVolumeSource {
+  sources?: VolumeProjection[];
+  /** Mode of the files (default 0644). */
+  defaultMode?: number;
+}
+
+/** An inline (ephemeral) CSI volume. */
+export interface CSIVolumeSource {
+  driver: string;
+  readOnly?: boolean;
+  fsType?: string;
+  volumeAttributes?: Record<string, string>;
+  nodePublishSecretRef?: { name?: string };
+}
+
+/** A claim on a PersistentVolume. */
+export interface PersistentVolumeClaimVolumeSource {
+  claimName: string;
+  readOnly?: boolean;
+}
+
 /** A volume of the pod (only the sources nodeagent supports are typed). */
 export interface Volume {
   name: string;
   emptyDir?: EmptyDirVolumeSource;
   hostPath?: HostPathVolumeSource;
+  configMap?: ConfigMapVolumeSource;
+  secret?: SecretVolumeSource;
+  downwardAPI?: DownwardAPIVolumeSource;
+  projected?: ProjectedVolumeSource;
+  csi?: CSIVolumeSource;
+  persistentVolumeClaim?: PersistentVolumeClaimVolumeSource;
 }
 
 /** A container of a pod. */
@@ -505,4 +594,28 @@ export interface Pod {
   metadata: ObjectMeta;
   spec: PodSpec;
   status?: PodStatus;
+}
+
+/** Configuration data for pods (core/v1 ConfigMap). */
+export interface ConfigMap {
+  apiVersion?: 'v1';
+  kind?: 'ConfigMap';
+  metadata: ObjectMeta;
+  data?: Record<string, string>;
+  /** Values are base64 in JSON. */
+  binaryData?: Record<string, string>;
+  immutable?: boolean;
+}
+
+/** Secret data for pods (core/v1 Secret). */
+export interface Secret {
+  apiVersion?: 'v1';
+  kind?: 'Secret';
+  metadata: ObjectMeta;
+  /** Values are base64 in JSON. */
+  data?: Record<string, string>;
+  /** Write-only plain-text values (merged into `data` by the API server). */
+  stringData?: Record<string, string>;
+  type?: string;
+  immutable?: boolean;
 }
