@@ -88,4 +88,24 @@ describe('PodConfig', () => {
     config.apply({ op: 'SET', source: 'file', pods: [pod('')] });
     expect(seen).toEqual([]);
   });
+
+  it('keeps mirror pods apart: never desired, found by the static pod they mirror', () => {
+    const config = new PodConfig({ clock: new FakeClock() });
+    const staticPod = pod('s');
+    const mirror = pod('m', 'busybox', {
+      metadata: {
+        name: 'p-s',
+        namespace: 'default',
+        uid: 'm',
+        annotations: { [PodAnnotation.ConfigMirror]: 'hash' },
+      },
+    });
+    config.apply({ op: 'SET', source: 'file', pods: [staticPod] });
+    config.apply({ op: 'SET', source: 'api', pods: [mirror, pod('a')] });
+    expect(config.pods().map((p) => p.metadata.uid)).toEqual(['s', 'a']);
+    expect(config.get('m')).toBeUndefined();
+    expect(config.mirrorPods().map((p) => p.metadata.uid)).toEqual(['m']);
+    expect(config.mirrorPodOf(staticPod)?.metadata.uid).toBe('m');
+    expect(config.mirrorPodOf(pod('a'))).toBeUndefined();
+  });
 });

@@ -8,6 +8,7 @@ import {
   type k8s,
 } from '@nodeagent/core';
 import { deepEqual } from './deep-equal.js';
+import { isMirrorPod } from './pod-phase.js';
 
 /** Identifies a pod for people: `namespace/name`. */
 export function podFullName(pod: k8s.Pod): string {
@@ -68,18 +69,34 @@ export class PodConfig {
     return true;
   }
 
-  /** The desired pod with this UID, from whichever source has it. */
+  /** The desired pod with this UID, from whichever source has it (mirror pods excluded). */
   get(uid: string): k8s.Pod | undefined {
     for (const pods of this.bySource.values()) {
       const pod = pods.get(uid);
-      if (pod) return pod;
+      if (pod && !isMirrorPod(pod)) return pod;
     }
     return undefined;
   }
 
-  /** Every desired pod of every source. */
+  /**
+   * Every desired pod of every source. Mirror pods (the API server's copies of static
+   * pods) are not desired pods: see {@link PodConfig.mirrorPods}.
+   */
   pods(): k8s.Pod[] {
-    return [...this.bySource.values()].flatMap((m) => [...m.values()]);
+    return [...this.bySource.values()].flatMap((m) =>
+      [...m.values()].filter((p) => !isMirrorPod(p)),
+    );
+  }
+
+  /** The mirror pods the API server has for this node (kubelet pod manager `GetMirrorPods`). */
+  mirrorPods(): k8s.Pod[] {
+    return [...this.bySource.values()].flatMap((m) => [...m.values()].filter(isMirrorPod));
+  }
+
+  /** The mirror pod with the static pod's namespace and name, if the API server has one. */
+  mirrorPodOf(staticPod: k8s.Pod): k8s.Pod | undefined {
+    const name = podFullName(staticPod);
+    return this.mirrorPods().find((m) => podFullName(m) === name);
   }
 
   /** Takes one update from a source and emits the changes it makes. */

@@ -3,7 +3,15 @@
  * with the real relisting PLEG over testkit's in-memory runtime, all on the fake clock.
  */
 import { join } from 'node:path';
-import type { ContainerRestartRequest, PodSource, PodUpdate, k8s } from '@nodeagent/core';
+import {
+  createCachingPodStatusManager,
+  type ContainerRestartRequest,
+  type MirrorClient,
+  type PodSource,
+  type PodStatusManager,
+  type PodUpdate,
+  type k8s,
+} from '@nodeagent/core';
 import { FakeClock } from '@nodeagent/core/testing';
 import { createPleg, type Pleg } from '@nodeagent/pleg';
 import { createFakeRuntime, type FakeRuntime } from '@nodeagent/testkit';
@@ -11,7 +19,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PodLifecycle } from './pod-lifecycle.js';
 
 class TestSource implements PodSource {
-  readonly name = 'file';
+  constructor(readonly name = 'file') {}
   private readonly listeners = new Set<(u: PodUpdate) => void>();
   pods: k8s.Pod[] = [];
   start(): void {
@@ -80,6 +88,9 @@ async function harness(
     runtime?: FakeRuntime;
     clock?: FakeClock;
     probes?: ConstructorParameters<typeof PodLifecycle>[0]['probes'];
+    extraSources?: PodSource[];
+    statusManager?: PodStatusManager;
+    mirrorClient?: MirrorClient;
   } = {},
 ): Promise<Harness> {
   const clock = opts.clock ?? new FakeClock();
@@ -94,7 +105,7 @@ async function harness(
     cache: pleg.cache,
     pleg,
     clock,
-    sources: [source],
+    sources: [source, ...(opts.extraSources ?? [])],
     nodeName: 'node-1',
     rootDir: join(dir, 'root'),
     podLogsDir: join(dir, 'logs'),
@@ -103,6 +114,8 @@ async function harness(
     random: { float: () => 0 },
     fs: memoryFs,
     ...(opts.probes ? { probes: opts.probes } : {}),
+    ...(opts.statusManager ? { statusManager: opts.statusManager } : {}),
+    ...(opts.mirrorClient ? { mirrorClient: opts.mirrorClient } : {}),
   });
   pleg.start();
   lifecycle.start();
@@ -401,5 +414,114 @@ describe('PodLifecycle (in memory, fake clock)', () => {
     await h.step(5_000);
     expect(h.containers('a')[0]?.state).toBe('CONTAINER_RUNNING');
     expect(h.runtime.callCount('stopContainer')).toBe(0);
+  });
+});
+
+describe('PodLifecycle in API mode (status manager, mirror pods)', () => {
+  function recordingStatusManager(): PodStatusManager & {
+    log: Array<{ uid: string; what: string; phase?: string }>;
+  } {
+    const inner = createCachingPodStatusManager();
+    const log: Array<{ uid: string; what: string; phase?: string }> = [];
+    return {
+      ...inner,
+      log,
+      setPodStatus(p, status) {
+        inner.setPodStatus(p, status);
+        log.push({
+          uid: p.metadata.uid ?? '',
+          what: 'set',
+          ...(status.phase ? { phase: status.phase } : {}),
+        });
+      },
+      podTerminated(p) {
+        log.push({ uid: p.metadata.uid ?? '', what: 'terminated' });
+      },
+    };
+  }
+
+  function apiPod(uid: string, extra: Partial<k8s.ObjectMeta> = {}): k8s.Pod {
+    const p = pod(uid);
+    p.metadata = { ...p.metadata, ...extra, annotations: { 'kubernetes.io/config.source': 'api' } };
+    return p;
+  }
+
+  it('a pod deleted through the API is stopped, ends in a terminal phase with every container terminated, then podTerminated', async () => {
+    const api = new TestSource('api');
+    const statusManager = recordingStatusManager();
+    const h = await harness([], { extraSources: [api], statusManager });
+    api.set([apiPod('d')]);
+    await h.step(2_000);
+    expect(h.containers('d')[0]?.state).toBe('CONTAINER_RUNNING');
+    expect(statusManager.getPodStatus('d')?.phase).toBe('Running');
+    api.set([
+      apiPod('d', { deletionTimestamp: '2026-01-01T00:01:00Z', deletionGracePeriodSeconds: 5 }),
+    ]);
+    await h.step(10_000);
+    const final = statusManager.getPodStatus('d');
+    const terminated = final?.containerStatuses?.[0]?.state?.terminated;
+    expect(terminated).toBeDefined();
+    // restartPolicy Always, yet terminal: Succeeded when every container exited 0.
+    expect(final?.phase).toBe(terminated?.exitCode === 0 ? 'Succeeded' : 'Failed');
+    const entries = statusManager.log.filter((e) => e.uid === 'd');
+    const terminatedAt = entries.findIndex((e) => e.what === 'terminated');
+    expect(terminatedAt).toBeGreaterThan(0);
+    expect(entries[terminatedAt - 1]).toMatchObject({ what: 'set', phase: final?.phase });
+    expect(h.containers('d')).toEqual([]);
+  });
+
+  it('a pod that arrives already being deleted is never started', async () => {
+    const api = new TestSource('api');
+    const h = await harness([], { extraSources: [api] });
+    api.set([apiPod('late', { deletionTimestamp: '2026-01-01T00:00:00Z' })]);
+    await h.step(3_000);
+    expect(h.containers('late')).toEqual([]);
+    expect(h.runtime.listSandboxesNow()).toEqual([]);
+  });
+
+  it('keeps a mirror pod per static pod: creates it, replaces a stale one, deletes orphans', async () => {
+    const api = new TestSource('api');
+    const created: string[] = [];
+    const deleted: Array<[string, string | undefined]> = [];
+    const mirrorClient: MirrorClient = {
+      createMirrorPod: async (p) => {
+        created.push(p.metadata.name ?? '');
+      },
+      deleteMirrorPod: async (fullName, uid) => {
+        deleted.push([fullName, uid]);
+        return true;
+      },
+    };
+    const staticPod = pod('static-uid', {}, 'web');
+    staticPod.metadata.annotations = {
+      'kubernetes.io/config.source': 'file',
+      'kubernetes.io/config.hash': 'static-uid',
+    };
+    const h = await harness([staticPod], { extraSources: [api], mirrorClient });
+    expect(created).toEqual(['web']);
+    const mirror = (uid: string, hash: string, name = 'web'): k8s.Pod => ({
+      ...pod(uid, {}, name),
+      metadata: {
+        name,
+        namespace: 'default',
+        uid,
+        annotations: { 'kubernetes.io/config.mirror': hash, 'kubernetes.io/config.source': 'api' },
+      },
+    });
+    // The API server now has the mirror: nothing more to do; it is never run.
+    api.set([mirror('m1', 'static-uid')]);
+    await h.step(3_000);
+    expect(created).toEqual(['web']);
+    expect(h.containers('m1')).toEqual([]);
+    // A stale mirror (another version of the static pod) is replaced.
+    api.set([mirror('m2', 'old-hash')]);
+    await h.step(3_000);
+    expect(deleted).toContainEqual(['web_default', 'm2']);
+    expect(created).toEqual(['web', 'web']);
+    // A mirror whose static pod does not exist is deleted by housekeeping.
+    api.set([mirror('m1', 'static-uid'), mirror('m3', 'gone', 'ghost')]);
+    await h.step(3_000);
+    expect(deleted).toContainEqual(['ghost_default', 'm3']);
+    expect(h.lifecycle.pods().map((v) => v.pod.metadata.uid)).toEqual(['static-uid']);
   });
 });

@@ -1,10 +1,13 @@
 import {
+  PodAnnotation,
   PodOperation,
   mathRandom,
   noopLogger,
   type Clock,
   type Logger,
+  type MirrorClient,
   type PodLifecycleEventGenerator,
+  type PodStatusManager,
   type PodSource,
   type PodUpdate,
   type Random,
@@ -12,7 +15,15 @@ import {
   type k8s,
 } from '@nodeagent/core';
 import { PodConfig, podFullName, podUid } from './pod-config.js';
-import { PodWorkers } from './pod-workers.js';
+import { isMirrorPod, isStaticPod } from './pod-phase.js';
+import {
+  PodWorkers,
+  type KillPodOptions,
+  type PodSyncHandler,
+  type SyncPodContext,
+  type SyncPodResult,
+  type SyncPodType,
+} from './pod-workers.js';
 import { RuntimeManager, type RuntimeManagerOptions } from './runtime-manager.js';
 
 /** Kubelet `housekeepingPeriod`: orphan cleanup and worker GC every 2 s. */
@@ -25,6 +36,22 @@ export interface PodLifecycleOptions extends RuntimeManagerOptions {
   random?: Random;
   /** Periodic resync of every pod (kubelet `syncFrequency`, default 1 min). */
   syncFrequencyMs?: number;
+  /**
+   * Where generated pod statuses go (API mode: written to the API server). Gets every
+   * status change, the final status of terminated pods, and `podTerminated` once a
+   * pod's resources are released.
+   */
+  statusManager?: PodStatusManager;
+  /** Creates and deletes mirror pods of static pods (API mode only). */
+  mirrorClient?: MirrorClient;
+}
+
+/** How long a mirror pod just created may stay unseen in the API source before it is created again. */
+const mirrorPodRecreateAfterMs = 10_000;
+
+/** The kubelet's pod full name, `name_namespace` (mirror client, logs). */
+function kubeletFullName(pod: k8s.Pod): string {
+  return `${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? 'default'}`;
 }
 
 /** A desired pod and the status the agent generated for it. */
@@ -49,6 +76,10 @@ export class PodLifecycle {
   private readonly unsubscribers: Array<() => void> = [];
   private housekeeping: Timer | undefined;
   private housekeepingRunning = false;
+  /** When a mirror pod was last created, by static pod full name and config hash. */
+  private readonly mirrorCreatedAt = new Map<string, number>();
+  /** UIDs of mirror pods this agent deleted (forgotten once the API source drops them). */
+  private readonly deletedMirrorUids = new Set<string>();
   private started = false;
 
   constructor(private readonly options: PodLifecycleOptions) {
@@ -60,7 +91,7 @@ export class PodLifecycle {
       requestRelist: options.requestRelist ?? (() => void options.pleg.relist()),
     });
     this.workers = new PodWorkers({
-      handler: this.manager,
+      handler: this.syncHandler(),
       clock: options.clock,
       random: options.random ?? mathRandom,
       logger: options.logger ?? noopLogger,
@@ -68,11 +99,83 @@ export class PodLifecycle {
     });
   }
 
+  /**
+   * The runtime manager's sync, plus what the kubelet's `SyncPod` does around it in
+   * API mode: keep a static pod's mirror pod current, publish the final status of a
+   * terminated pod and tell the status manager when its resources are released.
+   */
+  private syncHandler(): PodSyncHandler {
+    const manager = this.manager;
+    return {
+      syncPod: async (pod: k8s.Pod, type: SyncPodType, context: SyncPodContext) => {
+        if (isStaticPod(pod)) await this.syncMirrorPod(pod);
+        return manager.syncPod(pod, type, context) satisfies Promise<SyncPodResult>;
+      },
+      syncTerminatingPod: async (pod: k8s.Pod, options: KillPodOptions, context) => {
+        await manager.syncTerminatingPod(pod, options, context);
+        if (options.reason !== 'Orphaned') await manager.publishTerminalStatus(pod);
+      },
+      syncTerminatedPod: async (pod: k8s.Pod, options: KillPodOptions, context) => {
+        await manager.syncTerminatedPod(pod, options, context);
+        this.options.statusManager?.podTerminated(pod);
+      },
+    };
+  }
+
+  /**
+   * Kubelet `SyncPod` for static pods: a mirror pod that is being deleted or mirrors
+   * another version of the static pod is deleted; a missing one is created.
+   */
+  private async syncMirrorPod(pod: k8s.Pod): Promise<void> {
+    const client = this.options.mirrorClient;
+    if (!client || pod.metadata.deletionTimestamp) return;
+    let mirror = this.config.mirrorPodOf(pod);
+    // Already deleted by us, the API source just has not seen it go yet.
+    if (mirror && this.deletedMirrorUids.has(mirror.metadata.uid ?? '')) mirror = undefined;
+    let deleted = false;
+    try {
+      const hash = pod.metadata.annotations?.[PodAnnotation.ConfigHash];
+      if (
+        mirror &&
+        (mirror.metadata.deletionTimestamp !== undefined ||
+          mirror.metadata.annotations?.[PodAnnotation.ConfigMirror] !== hash)
+      ) {
+        this.logger.info('Deleting stale mirror pod', { pod: podFullName(pod) });
+        await client.deleteMirrorPod(kubeletFullName(pod), mirror.metadata.uid);
+        if (mirror.metadata.uid) this.deletedMirrorUids.add(mirror.metadata.uid);
+        deleted = true;
+      }
+      if (!mirror || deleted) {
+        // The API source shows a new mirror pod only after a watch event: until then
+        // (or for 10 s) do not post it again on every sync.
+        const key = `${podFullName(pod)}/${hash ?? ''}`;
+        const last = this.mirrorCreatedAt.get(key);
+        if (!deleted && last !== undefined && this.clock.now() - last < mirrorPodRecreateAfterMs)
+          return;
+        this.logger.info('Creating mirror pod', { pod: podFullName(pod) });
+        await client.createMirrorPod(pod);
+        this.mirrorCreatedAt.set(key, this.clock.now());
+      } else {
+        this.mirrorCreatedAt.delete(`${podFullName(pod)}/${hash ?? ''}`);
+      }
+    } catch (err) {
+      this.logger.warn('Failed to sync mirror pod', {
+        pod: podFullName(pod),
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+
   /** Subscribes to sources, PLEG and probes, and starts housekeeping. */
   start(): void {
     if (this.started) return;
     this.started = true;
-    const { pleg, probes } = this.options;
+    const { pleg, probes, statusManager } = this.options;
+    if (statusManager) {
+      this.unsubscribers.push(
+        this.manager.onStatus((pod, status) => statusManager.setPodStatus(pod, status)),
+      );
+    }
     this.unsubscribers.push(this.config.subscribe((u) => this.handlePodUpdate(u)));
     for (const source of this.options.sources) {
       this.unsubscribers.push(source.subscribe((u) => this.config.apply(u)));
@@ -135,7 +238,22 @@ export class PodLifecycle {
 
   private handlePodUpdate(update: PodUpdate): void {
     for (const pod of update.pods) {
-      switch (update.op) {
+      if (isMirrorPod(pod)) {
+        // Not run: a change to a mirror pod only makes its static pod sync (kubelet
+        // `handleMirrorPod`), which recreates a deleted or stale mirror.
+        const staticPod = this.config
+          .pods()
+          .find((p) => isStaticPod(p) && podFullName(p) === podFullName(pod));
+        if (staticPod && this.workers.phase(podUid(staticPod)) === 'syncing') {
+          this.workers.updatePod({ type: 'sync', pod: staticPod });
+        }
+        continue;
+      }
+      const op =
+        update.op === PodOperation.ADD && pod.metadata?.deletionTimestamp
+          ? PodOperation.DELETE
+          : update.op;
+      switch (op) {
         case PodOperation.ADD:
           this.logger.info('Pod added', {
             pod: podFullName(pod),
@@ -189,6 +307,31 @@ export class PodLifecycle {
     this.workers.updatePod({ type: 'kill', pod, kill: { reason: 'Removed' } });
   }
 
+  /** Mirror pods whose static pod is gone are deleted (kubelet `HandlePodCleanups`). */
+  private async deleteOrphanedMirrorPods(): Promise<void> {
+    const client = this.options.mirrorClient;
+    if (!client) return;
+    const statics = new Set(this.config.pods().filter(isStaticPod).map(podFullName));
+    for (const mirror of this.config.mirrorPods()) {
+      if (
+        statics.has(podFullName(mirror)) ||
+        mirror.metadata.deletionTimestamp ||
+        this.deletedMirrorUids.has(podUid(mirror))
+      )
+        continue;
+      this.logger.info('Deleting orphaned mirror pod', { pod: podFullName(mirror) });
+      this.deletedMirrorUids.add(podUid(mirror));
+      await client
+        .deleteMirrorPod(kubeletFullName(mirror), mirror.metadata.uid)
+        .catch((err: unknown) =>
+          this.logger.warn('Failed to delete orphaned mirror pod', {
+            pod: podFullName(mirror),
+            error: err instanceof Error ? err.message : String(err),
+          }),
+        );
+    }
+  }
+
   /** Kubelet `HandlePodCleanups`: forget finished workers, stop orphaned pods. */
   private async runHousekeeping(): Promise<void> {
     if (this.housekeepingRunning || !this.started) return;
@@ -200,7 +343,16 @@ export class PodLifecycle {
       }
       this.manager.gcBackoff();
       this.options.probes?.cleanupPods(desired);
+      this.options.statusManager?.removeOrphanedStatuses(
+        new Set([...desired, ...this.workers.knownPods()]),
+      );
       if (!this.config.sourcesReady(this.options.sources.map((s) => s.name))) return;
+      await this.deleteOrphanedMirrorPods();
+      const mirrorUids = new Set(this.config.mirrorPods().map(podUid));
+      for (const uid of this.deletedMirrorUids)
+        if (!mirrorUids.has(uid)) this.deletedMirrorUids.delete(uid);
+      for (const [key, at] of this.mirrorCreatedAt)
+        if (this.clock.now() - at > mirrorPodRecreateAfterMs) this.mirrorCreatedAt.delete(key);
       const { items } = await this.options.runtime.listPodSandbox({});
       const known = new Set(this.workers.knownPods());
       for (const sb of items) {

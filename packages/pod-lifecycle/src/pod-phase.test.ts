@@ -123,3 +123,27 @@ describe('shouldContainerBeRestarted', () => {
     expect(shouldContainerBeRestarted(c, deleting, cs('a', 'CONTAINER_EXITED', 1))).toBe(false);
   });
 });
+
+describe('computePodPhase of a terminal pod (podIsTerminal)', () => {
+  const spec = (restartPolicy: k8s.RestartPolicy, source = 'api'): k8s.Pod => ({
+    metadata: { name: 'p', uid: 'u', annotations: { 'kubernetes.io/config.source': source } },
+    spec: { restartPolicy, containers: [{ name: 'a' }, { name: 'b' }] },
+  });
+  it('Always: Succeeded when every container exited 0, Failed otherwise', () => {
+    const ok = status(cs('a', 'CONTAINER_EXITED', 0), cs('b', 'CONTAINER_EXITED', 0));
+    const bad = status(cs('a', 'CONTAINER_EXITED', 0), cs('b', 'CONTAINER_EXITED', 143));
+    expect(computePodPhase(spec('Always'), ok)).toBe('Running');
+    expect(computePodPhase(spec('Always'), ok, true)).toBe('Succeeded');
+    expect(computePodPhase(spec('Always'), bad, true)).toBe('Failed');
+    expect(computePodPhase(spec('OnFailure'), bad, true)).toBe('Failed');
+  });
+  it('a container that never ran counts as failed', () => {
+    expect(computePodPhase(spec('Always'), status(cs('a', 'CONTAINER_EXITED', 0)), true)).toBe(
+      'Failed',
+    );
+  });
+  it('static pods keep the non-terminal phase, as in the kubelet', () => {
+    const ok = status(cs('a', 'CONTAINER_EXITED', 0), cs('b', 'CONTAINER_EXITED', 0));
+    expect(computePodPhase(spec('Always', 'file'), ok, true)).toBe('Running');
+  });
+});

@@ -49,7 +49,22 @@ export function shouldContainerBeRestarted(
  * be restarted; Succeeded when all exited 0 and none will restart; Failed when all
  * stopped and one failed without a restart coming.
  */
-export function computePodPhase(pod: k8s.Pod, status: RuntimePodStatus): k8s.PodPhase {
+/** Whether the pod comes from a static source (file or URL) rather than the API server. */
+export function isStaticPod(pod: k8s.Pod): boolean {
+  const source = pod.metadata?.annotations?.['kubernetes.io/config.source'];
+  return source !== undefined && source !== 'api';
+}
+
+/** Whether the pod is an API server's mirror of a static pod (annotation `kubernetes.io/config.mirror`). */
+export function isMirrorPod(pod: k8s.Pod): boolean {
+  return pod.metadata?.annotations?.['kubernetes.io/config.mirror'] !== undefined;
+}
+
+export function computePodPhase(
+  pod: k8s.Pod,
+  status: RuntimePodStatus,
+  podIsTerminal = false,
+): k8s.PodPhase {
   const spec = pod.spec;
   if (!spec) return 'Pending';
   const policy = restartPolicy(pod);
@@ -69,8 +84,10 @@ export function computePodPhase(pod: k8s.Pod, status: RuntimePodStatus): k8s.Pod
   let succeeded = 0;
   for (const c of spec.containers) {
     const s = latestStatus(status, c.name);
-    if (!s) {
-      waiting++;
+    if (!s || (podIsTerminal && s.state === 'CONTAINER_CREATED')) {
+      // Never ran: a terminal pod reports it terminated with an unknown status (137).
+      if (podIsTerminal) stopped++;
+      else waiting++;
       continue;
     }
     switch (s.state) {
@@ -91,6 +108,9 @@ export function computePodPhase(pod: k8s.Pod, status: RuntimePodStatus): k8s.Pod
   if (waiting > 0) return 'Pending';
   if (running > 0 && unknown === 0) return 'Running';
   if (running === 0 && stopped > 0 && unknown === 0) {
+    // A pod the agent has finished terminating (deleted, evicted) is terminal whatever
+    // its restart policy; static pods excepted, as in the kubelet.
+    if (podIsTerminal && !isStaticPod(pod)) return stopped === succeeded ? 'Succeeded' : 'Failed';
     if (policy === 'Always') return 'Running';
     if (stopped === succeeded) return 'Succeeded';
     if (policy === 'OnFailure') return 'Running';

@@ -797,6 +797,22 @@ export class RuntimeManager implements PodSyncHandler {
     });
   }
 
+  /**
+   * Publishes the final status of a pod whose containers are all stopped (kubelet
+   * `SyncTerminatingPod` → `generateAPIPodStatus(podIsTerminal)`): every container
+   * terminated, phase Succeeded or Failed.
+   */
+  async publishTerminalStatus(pod: k8s.Pod): Promise<k8s.PodStatus> {
+    const uid = podUid(pod);
+    const fresh = await this.listPod(uid, this.options.cache.get(uid).status);
+    return this.publishStatus(
+      pod,
+      fresh,
+      this.waiting.get(uid) ?? new Map<string, ContainerWaitingReason>(),
+      true,
+    );
+  }
+
   async syncTerminatedPod(
     pod: k8s.Pod,
     options: KillPodOptions,
@@ -879,12 +895,14 @@ export class RuntimeManager implements PodSyncHandler {
     pod: k8s.Pod,
     runtime: RuntimePodStatus,
     waiting: Map<string, ContainerWaitingReason>,
+    podIsTerminal = false,
   ): k8s.PodStatus {
     const uid = podUid(pod);
     this.waiting.set(uid, waiting);
     const startTime = this.firstSeen.get(uid);
     let status = generatePodStatus(pod, runtime, {
       runtimeName: this.options.runtimeName,
+      podIsTerminal,
       waiting,
       qosClass: getPodQOS(pod),
       ...(this.options.hostIp ? { hostIp: this.options.hostIp } : {}),

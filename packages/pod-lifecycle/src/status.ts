@@ -1,5 +1,5 @@
 import type { RuntimeContainerStatus, RuntimePodStatus, k8s } from '@nodeagent/core';
-import { computePodPhase, isSidecar, latestStatus } from './pod-phase.js';
+import { computePodPhase, isSidecar, isStaticPod, latestStatus } from './pod-phase.js';
 
 /** Why a container is not running, from the last sync (kubelet `SyncResult` message). */
 export interface ContainerWaitingReason {
@@ -18,6 +18,11 @@ export interface GeneratePodStatusOptions {
   qosClass?: 'Guaranteed' | 'Burstable' | 'BestEffort';
   /** When the agent first acted on the pod (RFC 3339). */
   startTime?: string;
+  /**
+   * The pod worker has finished terminating the pod (kubelet `podIsTerminal`): every
+   * container gets a terminated state and the phase becomes Succeeded or Failed.
+   */
+  podIsTerminal?: boolean;
 }
 
 function iso(ms: number): string | undefined {
@@ -73,6 +78,20 @@ function containerStatus(
   } else {
     status.state = { waiting: { reason: defaultWaiting } };
   }
+  if (options.podIsTerminal && !status.state.terminated) {
+    // kubelet: a container that is not terminated when the pod is terminal is
+    // reported as terminated, from its last instance or as unknown.
+    status.state = {
+      terminated:
+        current?.state === 'CONTAINER_EXITED'
+          ? terminatedState(current, options.runtimeName)
+          : {
+              exitCode: 137,
+              reason: 'ContainerStatusUnknown',
+              message: 'The container could not be located when the pod was terminated',
+            },
+    };
+  }
   // lastState: the previous instance, or this one when the current state is a waiting
   // reason over an exited container (CrashLoopBackOff shows the last termination).
   if (status.state.waiting && current?.state === 'CONTAINER_EXITED') {
@@ -108,7 +127,10 @@ export function generatePodStatus(
   options: GeneratePodStatusOptions,
 ): k8s.PodStatus {
   const spec = pod.spec ?? { containers: [] };
-  const phase = computePodPhase(pod, runtime);
+  let phase = computePodPhase(pod, runtime, options.podIsTerminal === true);
+  // A terminated (non-static) pod always ends in a terminal phase (kubelet, since 1.27).
+  if (options.podIsTerminal && !isStaticPod(pod) && phase !== 'Succeeded' && phase !== 'Failed')
+    phase = 'Failed';
   const initDone =
     (spec.initContainers ?? []).every((c) => {
       if (isSidecar(c)) return latestStatus(runtime, c.name)?.state === 'CONTAINER_RUNNING';
