@@ -37,6 +37,8 @@ function config(endpoint: string): AgentConfig {
   return {
     kubelet: { ...defaultKubeletConfiguration(), containerRuntimeEndpoint: endpoint },
     ignoredFields: [],
+    inCluster: false,
+    nodeLabels: {},
     nodeName: 'test-node',
     nodeIps: [],
     rootDir: join(root, 'kubelet'),

@@ -140,6 +140,8 @@ describe('the agent on the real runtime', () => {
           podLogsDir: join(workDir, 'logs'),
         },
         ignoredFields: [],
+        inCluster: false,
+        nodeLabels: {},
         nodeName: 'agent-it',
         nodeIps: [],
         rootDir: join(workDir, 'root'),

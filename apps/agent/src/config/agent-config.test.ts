@@ -57,8 +57,11 @@ describe('parseCommandLine', () => {
         '--v=4',
         '--log-format',
         'json',
+        '--node-labels',
+        'topology.kubernetes.io/zone=z1,edge=true, empty=',
       ]),
     ).toEqual({
+      nodeLabels: { 'topology.kubernetes.io/zone': 'z1', edge: 'true', empty: '' },
       config: '/c.yaml',
       kubeconfig: '/k',
       hostnameOverride: 'edge-1',
@@ -104,6 +107,10 @@ describe('parseCommandLine', () => {
     [['start'], 'unknown command "start"'],
     [['pods', '-o', 'yaml'], '--output: invalid value "yaml"'],
     [['pods', 'extra'], "Unexpected argument 'extra'"],
+    [['--node-labels', 'novalue'], '--node-labels: "novalue" is not key=value'],
+    [['--node-labels', 'bad key=x'], '--node-labels: invalid label key "bad key"'],
+    [['--node-labels', 'k=-x-'], '--node-labels: invalid value "-x-" of label k'],
+    [['--in-cluster', '--kubeconfig', '/k'], '--in-cluster: cannot be combined with --kubeconfig'],
   ])('rejects %j', (argv, message) => {
     expect(() => parseCommandLine(argv)).toThrow(InvalidConfigError);
     expect(() => parseCommandLine(argv)).toThrow(message);

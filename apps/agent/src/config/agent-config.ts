@@ -23,8 +23,12 @@ export interface AgentConfig {
   configFile?: string;
   /** Kubelet fields in the file that nodeagent does not act on. */
   ignoredFields: string[];
-  /** The kubeconfig path; absent means standalone mode (no API server). */
+  /** The kubeconfig path; absent (and not `inCluster`) means standalone mode (no API server). */
   kubeconfig?: string;
+  /** Reach the API server with the in-cluster service account. */
+  inCluster: boolean;
+  /** Labels the Node registers with (`--node-labels`). */
+  nodeLabels: Record<string, string>;
   /**
    * The node name: `--hostname-override`, else the host name, lowercased and trimmed
    * as the kubelet does (`nodeutil.GetHostname`).
@@ -101,6 +105,8 @@ export async function loadAgentConfig(
     ...(flags.config !== undefined ? { configFile: flags.config } : {}),
     ignoredFields,
     ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+    inCluster: flags.inCluster === true,
+    nodeLabels: flags.nodeLabels ?? {},
     nodeName,
     nodeIps: flags.nodeIp ?? [],
     rootDir: flags.rootDir ?? defaultRootDir,

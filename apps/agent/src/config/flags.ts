@@ -12,6 +12,10 @@ export interface AgentFlags {
   config?: string;
   /** `--kubeconfig`: credentials for the API server; without it the agent runs standalone. */
   kubeconfig?: string;
+  /** `--in-cluster`: reach the API server with the pod's service account (agent run as a pod). */
+  inCluster?: boolean;
+  /** `--node-labels`: labels added when the Node registers (`key=value,…`). */
+  nodeLabels?: Record<string, string>;
   /** `--hostname-override`: the node name instead of the host name. */
   hostnameOverride?: string;
   /** `--node-ip`: the node's IP address(es), comma-separated for dual-stack. */
@@ -61,6 +65,8 @@ Usage:
 Flags (names and meaning as the kubelet's; flags override the config file):
   --config FILE                     KubeletConfiguration file (YAML or JSON)
   --kubeconfig FILE                 API server credentials; omit to run standalone
+  --in-cluster                      use the in-cluster service account instead of --kubeconfig
+  --node-labels K=V[,K=V]           labels to register the Node with
   --hostname-override NAME          node name to use instead of the host name
   --node-ip IP[,IP]                 node IP address(es)
   --root-dir DIR                    pod directories and volumes (default /var/lib/kubelet)
@@ -94,6 +100,36 @@ function parseVerbosity(text: string): number {
   if (!/^\d+$/.test(text))
     throw flagError('v', `invalid value ${JSON.stringify(text)}: expected a number 0 or above`);
   return Number(text);
+}
+
+const labelName = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+const labelPrefix = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+
+/** `key=value,key=value` with Kubernetes label syntax (kubelet `--node-labels`). */
+function parseNodeLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const item of text.split(',').map((s) => s.trim())) {
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw flagError('node-labels', `${JSON.stringify(item)} is not key=value`);
+    const key = item.slice(0, eq);
+    const value = item.slice(eq + 1);
+    const slash = key.lastIndexOf('/');
+    const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+    const name = slash >= 0 ? key.slice(slash + 1) : key;
+    if (
+      !labelName.test(name) ||
+      (prefix !== undefined && (prefix.length > 253 || !labelPrefix.test(prefix)))
+    ) {
+      throw flagError('node-labels', `invalid label key ${JSON.stringify(key)}`);
+    }
+    if (value.length > 63 || !labelValue.test(value)) {
+      throw flagError('node-labels', `invalid value ${JSON.stringify(value)} of label ${key}`);
+    }
+    labels[key] = value;
+  }
+  return labels;
 }
 
 function parseNodeIps(text: string): string[] {
@@ -137,6 +173,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
       options: {
         config: { type: 'string' },
         kubeconfig: { type: 'string' },
+        'in-cluster': { type: 'boolean' },
+        'node-labels': { type: 'string' },
         'hostname-override': { type: 'string' },
         'node-ip': { type: 'string' },
         'root-dir': { type: 'string' },
@@ -165,6 +203,9 @@ export function parseCommandLine(argv: readonly string[]): Command {
   for (const name of ['config', 'kubeconfig', 'root-dir', 'container-runtime-endpoint'] as const) {
     if (values[name] === '') throw flagError(name, 'must not be empty');
   }
+  if (values['in-cluster'] && values.kubeconfig !== undefined) {
+    throw flagError('in-cluster', 'cannot be combined with --kubeconfig');
+  }
   const hostnameOverride = values['hostname-override'];
   if (hostnameOverride !== undefined && hostnameOverride.trim() === '') {
     throw flagError('hostname-override', 'must not be empty');
@@ -172,6 +213,9 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const flags = defined<AgentFlags>({
     config: values.config,
     kubeconfig: values.kubeconfig,
+    inCluster: values['in-cluster'],
+    nodeLabels:
+      values['node-labels'] === undefined ? undefined : parseNodeLabels(values['node-labels']),
     hostnameOverride,
     nodeIp: values['node-ip'] === undefined ? undefined : parseNodeIps(values['node-ip']),
     rootDir: values['root-dir'],

@@ -376,3 +376,40 @@ describe('errors name the field', () => {
     );
   });
 });
+
+describe('API-mode fields', () => {
+  it('have the kubelet defaults', () => {
+    const c = defaultKubeletConfiguration();
+    expect(c).toMatchObject({
+      kubeAPIQPS: 50,
+      kubeAPIBurst: 100,
+      eventRecordQPS: 50,
+      eventBurst: 100,
+      registerNode: true,
+      registerWithTaints: [],
+      nodeStatusMaxImages: 50,
+      kubeReserved: {},
+      systemReserved: {},
+      configMapAndSecretChangeDetectionStrategy: 'Watch',
+    });
+  });
+
+  it('are read and checked', () => {
+    const c = parse(
+      'kubeAPIQPS: 5\nkubeAPIBurst: 10\nregisterWithTaints:\n- key: edge\n  effect: NoSchedule\nkubeReserved:\n  memory: 100Mi\n',
+    ).config;
+    expect(c.kubeAPIQPS).toBe(5);
+    expect(c.registerWithTaints).toEqual([{ key: 'edge', effect: 'NoSchedule' }]);
+    expect(c.kubeReserved).toEqual({ memory: '100Mi' });
+    expect(errorOf('kubeAPIQPS: -1\n')).toContain(
+      'KubeletConfiguration.kubeAPIQPS: must not be negative',
+    );
+    expect(errorOf('registerWithTaints:\n- key: a\n  effect: Sometimes\n')).toContain(
+      'KubeletConfiguration.registerWithTaints[0].effect',
+    );
+    expect(errorOf('configMapAndSecretChangeDetectionStrategy: Cache\n')).toContain(
+      'only "Watch" (the default) is supported',
+    );
+    expect(errorOf('nodeStatusMaxImages: -2\n')).toContain('must be -1 (no limit) or more');
+  });
+});

@@ -111,11 +111,8 @@ export const notImplementedKubeletFields = [
   'hairpinMode',
   'podCIDR',
   'runOnce',
-  'nodeStatusMaxImages',
   'maxOpenFiles',
   'contentType',
-  'kubeAPIQPS',
-  'kubeAPIBurst',
   'evictionSoft',
   'evictionSoftGracePeriod',
   'evictionPressureTransitionPeriod',
@@ -132,9 +129,6 @@ export const notImplementedKubeletFields = [
   'memorySwap',
   'containerLogMaxWorkers',
   'containerLogMonitorInterval',
-  'configMapAndSecretChangeDetectionStrategy',
-  'systemReserved',
-  'kubeReserved',
   'reservedSystemCPUs',
   'showHiddenMetricsForVersion',
   'systemReservedCgroup',
@@ -154,8 +148,6 @@ export const notImplementedKubeletFields = [
   'seccompDefault',
   'memoryThrottlingFactor',
   'memoryReservationPolicy',
-  'registerWithTaints',
-  'registerNode',
   'tracing',
   'localStorageCapacityIsolation',
   'failCgroupV1',
@@ -167,8 +159,6 @@ export const notImplementedKubeletFields = [
   'enableDebuggingHandlers',
   'registryPullQPS',
   'registryBurst',
-  'eventRecordQPS',
-  'eventBurst',
 ] as const;
 
 // ---------------------------------------------------------------------------
@@ -294,6 +284,30 @@ const fields = {
   logging: loggingSchema,
   shutdownGracePeriod: nonNegativeDuration.default('0s'),
   shutdownGracePeriodCriticalPods: nonNegativeDuration.default('0s'),
+  kubeAPIQPS: z.number().min(0, 'must not be negative').default(50),
+  kubeAPIBurst: nonNegativeInt32.default(100),
+  eventRecordQPS: z.number().min(0, 'must not be negative').default(50),
+  eventBurst: nonNegativeInt32.default(100),
+  registerNode: z.boolean().default(true),
+  registerWithTaints: z
+    .array(
+      z
+        .object({
+          key: z.string().min(1, 'must not be empty'),
+          value: z.string().optional(),
+          effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+        })
+        .strict(),
+    )
+    .default([]),
+  nodeStatusMaxImages: int32.min(-1, 'must be -1 (no limit) or more').default(50),
+  kubeReserved: stringMap.default({}),
+  systemReserved: stringMap.default({}),
+  configMapAndSecretChangeDetectionStrategy: z
+    .enum(['Watch'], {
+      errorMap: () => ({ message: 'only "Watch" (the default) is supported by nodeagent' }),
+    })
+    .default('Watch'),
   containerRuntimeEndpoint: z.string().min(1).default('unix:///run/containerd/containerd.sock'),
   imageServiceEndpoint: z.string().default(''),
 };
@@ -456,6 +470,30 @@ export interface KubeletConfiguration {
   shutdownGracePeriod: number;
   /** Part of shutdownGracePeriod reserved for critical pods, ms. Default 0. */
   shutdownGracePeriodCriticalPods: number;
+  /** Requests per second to the API server. Default 50. */
+  kubeAPIQPS: number;
+  /** Burst of requests to the API server. Default 100. */
+  kubeAPIBurst: number;
+  /** Events per second written to the API server; 0 means no limit. Default 50. */
+  eventRecordQPS: number;
+  /** Burst of events. Default 100. */
+  eventBurst: number;
+  /** Register the Node with the API server. Default true. */
+  registerNode: boolean;
+  /** Taints the Node is registered with. */
+  registerWithTaints: {
+    key: string;
+    value?: string | undefined;
+    effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  }[];
+  /** Most images listed in node status; -1 for no limit. Default 50. */
+  nodeStatusMaxImages: number;
+  /** Resources reserved for Kubernetes daemons (`cpu`, `memory`, `ephemeral-storage`, `pid`). */
+  kubeReserved: Record<string, string>;
+  /** Resources reserved for the OS. */
+  systemReserved: Record<string, string>;
+  /** How ConfigMaps and Secrets used by pods are kept current: `Watch`. */
+  configMapAndSecretChangeDetectionStrategy: 'Watch';
   /** CRI runtime endpoint. Default `unix:///run/containerd/containerd.sock`. */
   containerRuntimeEndpoint: string;
   /** CRI image endpoint; `''` (default) means containerRuntimeEndpoint. */
