@@ -1,5 +1,6 @@
 import {
   Clock,
+  ConfigMapManager,
   ContainerRuntime,
   EventRecorder,
   ImageService,
@@ -8,6 +9,7 @@ import {
   PodSources,
   ProbeManager,
   Random,
+  SecretManager,
   createToken,
   resolveOptional,
   type FactoryRegistry,
@@ -31,13 +33,17 @@ export type RegisterPodLifecycleOptions = Omit<
   | 'sources'
   | 'pleg'
   | 'random'
+  | 'configMaps'
+  | 'secrets'
 > &
-  Partial<Pick<PodLifecycleOptions, 'sources' | 'probes'>>;
+  Partial<Pick<PodLifecycleOptions, 'sources' | 'probes' | 'configMaps' | 'secrets'>>;
 
 /**
  * Registers one `PodLifecycle` (token `PodLifecycle`), built from the container's
  * ContainerRuntime, ImageService, PodLifecycleEventGenerator (its cache), Clock, and
- * — when registered — Logger, EventRecorder, ProbeManager, Random and PodSources.
+ * — when registered — Logger, EventRecorder, ProbeManager, Random, PodSources,
+ * ConfigMapManager and SecretManager (without them ConfigMap/Secret references behave as
+ * on a kubelet without an API server: missing, unless optional).
  */
 export function registerPodLifecycle(
   container: FactoryRegistry,
@@ -52,6 +58,8 @@ export function registerPodLifecycle(
       const recorder = resolveOptional(r, EventRecorder);
       const probes = options.probes ?? resolveOptional(r, ProbeManager);
       const random = resolveOptional(r, Random);
+      const configMaps = options.configMaps ?? resolveOptional(r, ConfigMapManager);
+      const secrets = options.secrets ?? resolveOptional(r, SecretManager);
       instance = new PodLifecycle({
         ...options,
         runtime: r.resolve(ContainerRuntime),
@@ -64,6 +72,8 @@ export function registerPodLifecycle(
         ...(recorder ? { recorder } : {}),
         ...(probes ? { probes } : {}),
         ...(random ? { random } : {}),
+        ...(configMaps ? { configMaps } : {}),
+        ...(secrets ? { secrets } : {}),
       });
       return instance;
     },

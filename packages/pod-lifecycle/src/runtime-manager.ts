@@ -5,7 +5,10 @@ import {
   noopEventRecorder,
   noopLogger,
   runtimeContainerStatusFromListing,
+  standaloneConfigMapManager,
+  standaloneSecretManager,
   type Clock,
+  type ConfigMapManager,
   type ContainerRestartRequest,
   type ContainerRuntime,
   type EventRecorder,
@@ -15,6 +18,7 @@ import {
   type ProbeManager,
   type RuntimeContainerStatus,
   type RuntimePodStatus,
+  type SecretManager,
   type cri,
   type k8s,
 } from '@nodeagent/core';
@@ -27,13 +31,18 @@ import {
 } from './backoff.js';
 import { runLifecycleHandler } from './hooks.js';
 import {
+  ConfigVolumeManager,
   type DnsOptions,
+  type TmpfsMounter,
+  UnsupportedVolumeSourceError,
+  fetchEnvObjects,
   getPodQOS,
   hashContainer,
   makeContainerConfig,
   makePodSandboxConfig,
   prepareHostPath,
   volumeHostPath,
+  volumeSourceKind,
 } from './kuberuntime/index.js';
 import { podFullName, podUid } from './pod-config.js';
 import { isSidecar, latestStatus, restartPolicy, shouldContainerBeRestarted } from './pod-phase.js';
@@ -50,6 +59,15 @@ import { applyReadiness, generatePodStatus, type ContainerWaitingReason } from '
 export const minimumGracePeriodSeconds = 2;
 /** Default `terminationGracePeriodSeconds`. */
 export const defaultTerminationGracePeriodSeconds = 30;
+/**
+ * First retry delay of a failed volume mount (kubelet volume operations'
+ * `initialDurationBeforeRetry`, 500 ms), doubling on each failure.
+ */
+export const volumeMountBackOffInitialMs = 500;
+/** Longest delay between volume mount retries (kubelet `maxDurationBeforeRetry`, 2 min 2 s). */
+export const volumeMountBackOffMaxMs = 122_000;
+/** Retry of a container whose config could not be made (kubelet pod worker `backOffPeriod`, 10 s). */
+export const createContainerConfigRetryMs = 10_000;
 
 /** Pod-level cgroups, as the runtime manager needs them (implemented in `./cm`). */
 export interface PodCgroups {
@@ -111,6 +129,20 @@ export interface RuntimeManagerOptions {
   memoryCapacityBytes: number;
   /** Filesystem operations; the real filesystem by default. */
   fs?: PodFilesystem;
+  /**
+   * ConfigMaps for env (`envFrom`, `configMapKeyRef`) and configMap/projected volumes
+   * (kubelet `configMapManager`); pods are registered while they run. Default: the
+   * standalone manager (every ConfigMap is missing; optional references still work).
+   */
+  configMaps?: ConfigMapManager;
+  /** Secrets for env (`envFrom`, `secretKeyRef`) and secret/projected volumes; see {@link RuntimeManagerOptions.configMaps}. */
+  secrets?: SecretManager;
+  /**
+   * tmpfs mounts for secret, downwardAPI and projected volumes; `mount -t tmpfs` /
+   * `umount` by default (root needed; on failure the volume falls back to disk with a
+   * Warning event).
+   */
+  volumeMounter?: TmpfsMounter;
   /**
    * Asks the PLEG for a relist now. Called (1 ms later, once the worker recorded its
    * sync time) after a sync changed something in the runtime, so the
@@ -178,6 +210,14 @@ export class RuntimeManager implements PodSyncHandler {
   private readonly statusListeners = new Set<(pod: k8s.Pod, status: k8s.PodStatus) => void>();
   private readonly changeListeners = new Set<(change: ContainerStateChange) => void>();
   private readonly firstSeen = new Map<string, string>();
+  private readonly configMaps: ConfigMapManager;
+  private readonly secrets: SecretManager;
+  private readonly configVolumes: ConfigVolumeManager;
+  private readonly mountBackoff: Backoff;
+  /** emptyDir/hostPath volumes already set up, per pod UID (they need no remount). */
+  private readonly localVolumesReady = new Map<string, Set<string>>();
+  /** The pod object last registered with the ConfigMap/Secret managers, per UID. */
+  private readonly registered = new Map<string, k8s.Pod>();
 
   constructor(private readonly options: RuntimeManagerOptions) {
     this.logger = (options.logger ?? noopLogger).child({ component: 'pod-lifecycle' });
@@ -188,6 +228,27 @@ export class RuntimeManager implements PodSyncHandler {
       containerBackOffMaxMs,
     );
     this.pullBackoff = new Backoff(options.clock, imagePullBackOffInitialMs, imagePullBackOffMaxMs);
+    this.mountBackoff = new Backoff(
+      options.clock,
+      volumeMountBackOffInitialMs,
+      volumeMountBackOffMaxMs,
+    );
+    this.configMaps = options.configMaps ?? standaloneConfigMapManager;
+    this.secrets = options.secrets ?? standaloneSecretManager;
+    this.configVolumes = new ConfigVolumeManager({
+      clock: options.clock,
+      configMaps: this.configMaps,
+      secrets: this.secrets,
+      ...(options.volumeMounter ? { mounter: options.volumeMounter } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+      onTmpfsFallback: (pod, volume, error) =>
+        this.recorder.event(
+          this.ref(pod),
+          'Warning',
+          'FailedMount',
+          `MountVolume.SetUp for volume "${volume}" could not mount a tmpfs, the volume is on the node's disk: ${describe(error)}`,
+        ),
+    });
   }
 
   /** Asks for a container to be killed (liveness/startup failure); the next sync acts on it. */
@@ -217,6 +278,7 @@ export class RuntimeManager implements PodSyncHandler {
   gcBackoff(): void {
     this.crashBackoff.gc();
     this.pullBackoff.gc();
+    this.mountBackoff.gc();
   }
 
   private get fs(): PodFilesystem {
@@ -271,6 +333,7 @@ export class RuntimeManager implements PodSyncHandler {
     const uid = podUid(pod);
     if (!this.firstSeen.has(uid))
       this.firstSeen.set(uid, new Date(this.options.clock.now()).toISOString());
+    this.registerWithObjectManagers(pod);
     this.options.probes?.addPod(pod);
     const cached = await this.options.cache.getNewerThan(uid, context.statusNewerThanMs, {
       signal: context.signal,
@@ -281,6 +344,15 @@ export class RuntimeManager implements PodSyncHandler {
     const noteRetry = (ms: number | undefined): void => {
       if (ms !== undefined && ms > 0) retryAfterMs = Math.min(retryAfterMs ?? ms, ms);
     };
+
+    // Volumes first (kubelet WaitForAttachAndMount): no container starts before every
+    // volume was set up once; later refresh failures only raise events.
+    const mounted = await this.mountVolumes(pod, status);
+    noteRetry(mounted.retryAfterMs);
+    if (mounted.blocked) {
+      this.publishStatus(pod, status, waiting);
+      return retryAfterMs === undefined ? {} : { retryAfterMs: retryAfterMs + 50 };
+    }
 
     const sandbox = this.pickSandbox(pod, status);
     const spec = pod.spec ?? { containers: [] };
@@ -456,7 +528,6 @@ export class RuntimeManager implements PodSyncHandler {
       : '';
     const config = this.buildSandboxConfig(pod, attempt, cgroupParent);
     await this.fs.ensureDir(this.podLogDir(pod));
-    await this.prepareVolumes(pod);
     const { podSandboxId } = await this.options.runtime.runPodSandbox(
       { config },
       { signal: context.signal },
@@ -485,12 +556,116 @@ export class RuntimeManager implements PodSyncHandler {
     return paths;
   }
 
-  private async prepareVolumes(pod: k8s.Pod): Promise<void> {
-    for (const v of pod.spec?.volumes ?? []) {
-      const path = volumeHostPath(this.podDir(pod), v);
-      if (path === undefined) continue;
-      if (v.emptyDir) await this.fs.ensureDir(path, 0o777);
-      else if (v.hostPath) await this.fs.prepareHostPath(v.hostPath.type ?? '', path);
+  /** Registers the pod with the ConfigMap and Secret managers when it is new or changed. */
+  private registerWithObjectManagers(pod: k8s.Pod): void {
+    const uid = podUid(pod);
+    if (this.registered.get(uid) === pod) return;
+    this.configMaps.registerPod(pod);
+    this.secrets.registerPod(pod);
+    this.registered.set(uid, pod);
+  }
+
+  /** Tells the ConfigMap and Secret managers the pod no longer needs its objects. */
+  private unregisterFromObjectManagers(pod: k8s.Pod): void {
+    const uid = podUid(pod);
+    const known = this.registered.get(uid);
+    if (!known) return;
+    this.configMaps.unregisterPod(known);
+    this.secrets.unregisterPod(known);
+    this.registered.delete(uid);
+  }
+
+  /**
+   * Sets up the pod's volumes (kubelet volume manager `WaitForAttachAndMount` +
+   * reconciler): emptyDir and hostPath once; configMap, secret, downwardAPI and projected
+   * on every sync (rewritten only when their contents changed). A failure raises a
+   * Warning `FailedMount` event (`MountVolume.SetUp failed for volume "v" : reason`) and is
+   * retried with back-off (0.5 s doubling to 2 min 2 s); the pod is `blocked` while any
+   * volume has never been set up. Unsupported sources (csi, persistentVolumeClaim, …)
+   * fail the same way.
+   */
+  private async mountVolumes(
+    pod: k8s.Pod,
+    status: RuntimePodStatus,
+  ): Promise<{ blocked: boolean; retryAfterMs?: number }> {
+    const volumes = pod.spec?.volumes ?? [];
+    if (volumes.length === 0) return { blocked: false };
+    const uid = podUid(pod);
+    const podDir = this.podDir(pod);
+    let local = this.localVolumesReady.get(uid);
+    if (!local) this.localVolumesReady.set(uid, (local = new Set()));
+    const ctx = {
+      podIPs: status.ips,
+      hostIP: this.options.hostIp ?? '',
+      nodeName: this.options.nodeName,
+    };
+    let blocked = false;
+    let retryAfterMs: number | undefined;
+    const retryIn = (ms: number): void => {
+      retryAfterMs = Math.min(retryAfterMs ?? ms, ms);
+    };
+    for (const volume of volumes) {
+      const kind = volumeSourceKind(volume);
+      const isLocal = kind === 'emptyDir' || kind === 'hostPath';
+      if (isLocal && local.has(volume.name)) continue;
+      const key = `${uid}/${volume.name}`;
+      const wait = this.mountBackoff.remainingSinceUpdate(key);
+      if (wait > 0) {
+        retryIn(wait);
+        if (isLocal || !(await this.configVolumes.isSetUp(podDir, volume))) blocked = true;
+        continue;
+      }
+      try {
+        if (isLocal) {
+          await this.setUpLocalVolume(podDir, volume);
+          local.add(volume.name);
+        } else {
+          await this.configVolumes.setUp(pod, podDir, volume, ctx);
+        }
+        this.mountBackoff.reset(key);
+      } catch (err) {
+        retryIn(this.mountBackoff.next(key));
+        const reason = describe(err);
+        this.recorder.event(
+          this.ref(pod),
+          'Warning',
+          'FailedMount',
+          `MountVolume.SetUp failed for volume "${volume.name}" : ${reason}`,
+        );
+        this.logger.warn('Volume set-up failed', {
+          pod: podFullName(pod),
+          podUid: uid,
+          volume: volume.name,
+          error: reason,
+          unsupported: err instanceof UnsupportedVolumeSourceError,
+        });
+        if (isLocal || !(await this.configVolumes.isSetUp(podDir, volume))) blocked = true;
+      }
+    }
+    return retryAfterMs === undefined ? { blocked } : { blocked, retryAfterMs };
+  }
+
+  private async setUpLocalVolume(podDir: string, volume: k8s.Volume): Promise<void> {
+    const path = volumeHostPath(podDir, volume);
+    if (path === undefined) return;
+    if (volume.emptyDir) await this.fs.ensureDir(path, 0o777);
+    else if (volume.hostPath) await this.fs.prepareHostPath(volume.hostPath.type ?? '', path);
+  }
+
+  /**
+   * Unmounts the pod's tmpfs volumes (secret, downwardAPI, projected) and forgets its
+   * volume state. Throws when a mount is left, so the pod directory is never removed
+   * from under a mount; the worker retries the cleanup.
+   */
+  private async tearDownVolumes(pod: k8s.Pod): Promise<void> {
+    const uid = podUid(pod);
+    const left = await this.configVolumes.tearDown(this.podDir(pod));
+    this.localVolumesReady.delete(uid);
+    for (const v of pod.spec?.volumes ?? []) this.mountBackoff.reset(`${uid}/${v.name}`);
+    if (left.length > 0) {
+      throw new Error(
+        `pod volumes are still mounted, not removing the pod directory: ${left.join(', ')}`,
+      );
     }
   }
 
@@ -558,9 +733,21 @@ export class RuntimeManager implements PodSyncHandler {
     if (pulled.error) return pulled;
 
     const restartCount = previous ? previous.restartCount + 1 : 0;
+    const envObjects = await fetchEnvObjects(pod, container, {
+      configMaps: this.configMaps,
+      secrets: this.secrets,
+    });
     let config: cri.ContainerConfigInput;
     try {
       config = makeContainerConfig(pod, container, {
+        envObjects,
+        onInvalidEnvFromKeys: (kind, objectName, keys) =>
+          this.recorder.event(
+            this.ref(pod),
+            'Warning',
+            'InvalidEnvironmentVariableNames',
+            `Keys [${keys.join(', ')}] from the EnvFrom ${kind} ${pod.metadata?.namespace || 'default'}/${objectName} were skipped since they are considered invalid environment variable names.`,
+          ),
         restartCount,
         podIPs: ctx.podIps,
         hostIP: this.options.hostIp ?? '',
@@ -574,7 +761,12 @@ export class RuntimeManager implements PodSyncHandler {
     } catch (err) {
       const message = describe(err);
       this.recorder.event(this.ref(pod, name), 'Warning', 'Failed', `Error: ${message}`);
-      return { error: { reason: 'CreateContainerConfigError', message } };
+      // Retried like a failed sync (kubelet backOffPeriod): a missing ConfigMap or
+      // Secret may appear meanwhile.
+      return {
+        error: { reason: 'CreateContainerConfigError', message },
+        retryAfterMs: createContainerConfigRetryMs,
+      };
     }
     let containerId: string;
     try {
@@ -820,8 +1012,11 @@ export class RuntimeManager implements PodSyncHandler {
   ): Promise<void> {
     const uid = podUid(pod);
     const fresh = await this.listPod(uid, this.options.cache.get(uid).status);
+    this.unregisterFromObjectManagers(pod);
     if (options.reason === 'PodCompleted') {
-      // Still desired, but finished: keep its containers (logs, exit codes) like the kubelet.
+      // Still desired, but finished: keep its containers (logs, exit codes) like the
+      // kubelet; its volumes are unmounted (the kubelet tears down volumes of terminated pods).
+      if (this.mayHaveMounts(pod)) await this.tearDownVolumes(pod);
       this.publishStatus(
         pod,
         fresh,
@@ -850,7 +1045,18 @@ export class RuntimeManager implements PodSyncHandler {
     }
     this.options.probes?.removePod(pod);
     await this.options.cgroups?.destroyPodCgroup(pod);
-    await this.fs.removeAll(this.podDir(pod));
+    this.unregisterFromObjectManagers(pod);
+    // Unmount before removing: never delete through a mount, never leave a tmpfs behind.
+    if (this.mayHaveMounts(pod)) await this.tearDownVolumes(pod);
+    try {
+      await this.fs.removeAll(this.podDir(pod));
+    } catch (err) {
+      // EBUSY: a mount made before an agent restart (an orphan has no spec to tell).
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+      await this.tearDownVolumes(pod);
+      await this.fs.removeAll(this.podDir(pod));
+    }
+    this.localVolumesReady.delete(uid);
     await this.fs.removeAll(this.podLogDir(pod));
     this.waiting.delete(uid);
     this.statuses.delete(uid);
@@ -858,6 +1064,11 @@ export class RuntimeManager implements PodSyncHandler {
     for (const key of this.sandboxConfigs.keys())
       if (key.startsWith(`${uid}/`)) this.sandboxConfigs.delete(key);
     this.logger.info('Removed pod', { pod: podFullName(pod), podUid: uid });
+  }
+
+  /** Whether the pod may have tmpfs volume mounts (avoids reading the mount table for every pod). */
+  private mayHaveMounts(pod: k8s.Pod): boolean {
+    return (pod.spec?.volumes ?? []).some((v) => v.secret || v.downwardAPI || v.projected);
   }
 
   /**

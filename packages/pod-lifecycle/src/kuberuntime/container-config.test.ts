@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { k8s } from '@nodeagent/core';
 import { container, pod } from './__fixtures__/pods.js';
 import { makeContainerConfig, type ContainerConfigOptions } from './container-config.js';
-import { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
+import {
+  InvalidPodSpecError,
+  UnsupportedInStandaloneError,
+  UnsupportedVolumeSourceError,
+} from './errors.js';
 import { hashContainer } from './hash.js';
 import { makePodSandboxConfig } from './sandbox-config.js';
 import { defaultMaskedPaths } from './security-context.js';
@@ -247,20 +251,50 @@ describe('makeContainerConfig', () => {
     expect(err.message).toMatch(message);
   });
 
-  it('unsupported volume types and ConfigMap refs → UnsupportedInStandaloneError', () => {
+  it('unsupported volume sources → UnsupportedVolumeSourceError; ConfigMap refs without objects → UnsupportedInStandaloneError', () => {
     const p = thePod(
-      { volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] },
-      {
-        volumes: [{ name: 'cfg', configMap: { name: 'x' } } as unknown as k8s.Volume],
-      },
+      { volumeMounts: [{ name: 'data', mountPath: '/data' }] },
+      { volumes: [{ name: 'data', csi: { driver: 'x.example.com' } }] },
     );
     const err = errorOf(p);
-    expect(err).toBeInstanceOf(UnsupportedInStandaloneError);
-    expect(err.message).toMatch(/volume source "configMap"/);
+    expect(err).toBeInstanceOf(UnsupportedVolumeSourceError);
+    expect(err.message).toMatch(/volume source "csi" is not supported/);
     const env = errorOf(
       thePod({ env: [{ name: 'S', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }),
     );
     expect(env).toBeInstanceOf(UnsupportedInStandaloneError);
+  });
+
+  it('configMap, secret, downwardAPI and projected volumes mount read-only from their plugin dirs', () => {
+    const p = thePod(
+      {
+        volumeMounts: [
+          { name: 'cfg', mountPath: '/cfg' },
+          { name: 'sec', mountPath: '/sec', readOnly: false },
+          { name: 'info', mountPath: '/info' },
+          { name: 'all', mountPath: '/all', subPath: 'sub' },
+        ],
+      },
+      {
+        volumes: [
+          { name: 'cfg', configMap: { name: 'x' } },
+          { name: 'sec', secret: { secretName: 's' } },
+          { name: 'info', downwardAPI: { items: [] } },
+          { name: 'all', projected: { sources: [] } },
+        ],
+      },
+    );
+    const config = makeContainerConfig(p, p.spec.containers[0]!, {
+      ...options,
+      volumePaths: {},
+      podDir: '/var/lib/kubelet/pods/u1',
+    });
+    expect(config.mounts?.map((m) => [m.containerPath, m.hostPath, m.readonly])).toEqual([
+      ['/cfg', '/var/lib/kubelet/pods/u1/volumes/kubernetes.io~configmap/cfg', true],
+      ['/sec', '/var/lib/kubelet/pods/u1/volumes/kubernetes.io~secret/sec', true],
+      ['/info', '/var/lib/kubelet/pods/u1/volumes/kubernetes.io~downward-api/info', true],
+      ['/all', '/var/lib/kubelet/pods/u1/volumes/kubernetes.io~projected/all/sub', true],
+    ]);
   });
 
   it('rejects a bad restart count and a pod without identity', () => {

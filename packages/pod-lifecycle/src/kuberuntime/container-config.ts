@@ -1,7 +1,7 @@
 import { isAbsolute, join, posix } from 'node:path';
 import type { cri, k8s } from '@nodeagent/core';
-import { makeEnvironmentVariables, type DownwardApiContext } from './env.js';
-import { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
+import { makeEnvironmentVariables, type DownwardApiContext, type EnvObjectOptions } from './env.js';
+import { InvalidPodSpecError, UnsupportedVolumeSourceError } from './errors.js';
 import { expand, expandContainerCommandAndArgs, type EnvVarValue } from './expansion.js';
 import {
   defaultTerminationMessagePath,
@@ -12,12 +12,12 @@ import { containerFieldPath } from './resource-lists.js';
 import { linuxContainerResources } from './resources.js';
 import { requirePodIdentity, validateContainerPorts } from './sandbox-config.js';
 import { containerSecurityContext, type ImageUser } from './security-context.js';
-import { volumeHostPath } from './volumes.js';
+import { isReadOnlyVolume, volumeHostPath } from './volumes.js';
 
 const utf8 = new TextEncoder();
 
 /** Options of {@link makeContainerConfig}. */
-export interface ContainerConfigOptions extends DownwardApiContext {
+export interface ContainerConfigOptions extends DownwardApiContext, EnvObjectOptions {
   /** How many times this container was restarted (0 first); CRI metadata attempt and log file name. */
   restartCount: number;
   /** Image reference resolved by the pull (`imageRef`); default the spec's `image`. */
@@ -97,7 +97,7 @@ function checkSubPath(subPath: string, field: string): void {
  * termination message file when `terminationMessageHostPath` is given.
  *
  * @throws InvalidPodSpecError for an unknown volume, a relative mountPath, a bad subPath
- *   or propagation; UnsupportedInStandaloneError for volume types other than emptyDir/hostPath.
+ *   or propagation; UnsupportedVolumeSourceError for a volume nodeagent cannot set up (csi, …).
  */
 export function makeMounts(
   pod: k8s.Pod,
@@ -122,10 +122,9 @@ export function makeMounts(
     }
     let hostPath = options.volumePaths?.[vm.name] ?? volumeHostPath(options.podDir, volume);
     if (hostPath === undefined) {
-      const kind = Object.keys(volume).find((k) => k !== 'name') ?? 'unknown';
-      throw new UnsupportedInStandaloneError(
-        `spec.volumes{${vm.name}}`,
-        `volume source ${JSON.stringify(kind)} (only emptyDir and hostPath are)`,
+      throw new UnsupportedVolumeSourceError(
+        vm.name,
+        Object.keys(volume).find((k) => k !== 'name'),
       );
     }
     if (!vm.mountPath || !posix.isAbsolute(vm.mountPath)) {
@@ -166,7 +165,8 @@ export function makeMounts(
     mounts.push({
       containerPath: mountPath,
       hostPath,
-      readonly: vm.readOnly === true,
+      // ConfigMap, Secret, downward-API and projected volumes are always read-only (kubelet).
+      readonly: vm.readOnly === true || isReadOnlyVolume(volume),
       propagation: translatePropagation(
         vm.mountPropagation,
         privileged,
@@ -190,7 +190,8 @@ export function makeMounts(
  * `<container>/<restartCount>.log` (relative to the sandbox's log directory),
  * stdin/stdinOnce/tty, and Linux resources and security context.
  *
- * @throws InvalidPodSpecError or UnsupportedInStandaloneError when the spec cannot be
+ * @throws InvalidPodSpecError, UnsupportedVolumeSourceError, or the errors of
+ *   `makeEnvironmentVariables` (missing ConfigMap/Secret or key) when the spec cannot be
  *   run (the kubelet's CreateContainerConfigError); never anything else for bad input.
  */
 export function makeContainerConfig(

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { isNodeAgentError, type k8s } from '@nodeagent/core';
+import { NotFoundError, UnavailableError, isNodeAgentError, type k8s } from '@nodeagent/core';
 import { container, pod } from './__fixtures__/pods.js';
-import { makeEnvironmentVariables, type DownwardApiContext } from './env.js';
+import {
+  fetchEnvObjects,
+  isValidEnvVarName,
+  makeEnvironmentVariables,
+  type DownwardApiContext,
+} from './env.js';
 import { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
 
 const ctx: DownwardApiContext = {
@@ -247,5 +252,170 @@ describe('makeEnvironmentVariables', () => {
     expect(thrown(() => envOf([{ name: 'A=B', value: 'x' }])).message).toMatch(
       /must not contain '='/,
     );
+  });
+});
+
+describe('makeEnvironmentVariables with ConfigMaps and Secrets (kubelet makeEnvironmentVariables)', () => {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const configMaps: Record<string, k8s.ConfigMap> = {
+    app: { metadata: { name: 'app' }, data: { MODE: 'fast', 'log.level': 'debug', PORT: '80' } },
+  };
+  const secrets: Record<string, k8s.Secret> = {
+    creds: { metadata: { name: 'creds' }, data: { USER: b64('admin'), PASS: b64('s3cr=t') } },
+  };
+  const objects = {
+    configMap(name: string) {
+      const cm = configMaps[name];
+      if (!cm) throw new NotFoundError(`configmap "${name}" not found`);
+      return cm;
+    },
+    secret(name: string) {
+      const s = secrets[name];
+      if (!s) throw new NotFoundError(`secret "${name}" not found`);
+      return s;
+    },
+  };
+  function resolve(c: Partial<k8s.Container>, onInvalid?: (...a: unknown[]) => void) {
+    const p = pod([container('app', undefined, undefined, c)]);
+    return makeEnvironmentVariables(p, p.spec.containers[0]!, {
+      ...ctx,
+      envObjects: objects,
+      ...(onInvalid ? { onInvalidEnvFromKeys: onInvalid } : {}),
+    });
+  }
+  const asMap = (envs: { name: string; value: string }[]) =>
+    Object.fromEntries(envs.map((e) => [e.name, e.value]));
+
+  it('envFrom ConfigMap and Secret (decoded), with prefix; env overrides and may expand them', () => {
+    const envs = resolve({
+      envFrom: [{ configMapRef: { name: 'app' } }, { secretRef: { name: 'creds' }, prefix: 'DB_' }],
+      env: [
+        { name: 'MODE', value: 'slow' },
+        { name: 'URL', value: 'http://$(DB_USER)@host:$(PORT)' },
+        { name: 'ONE', valueFrom: { configMapKeyRef: { name: 'app', key: 'PORT' } } },
+        { name: 'PW', valueFrom: { secretKeyRef: { name: 'creds', key: 'PASS' } } },
+      ],
+    });
+    expect(asMap(envs)).toEqual({
+      MODE: 'slow',
+      'log.level': 'debug',
+      PORT: '80',
+      DB_USER: 'admin',
+      DB_PASS: 's3cr=t',
+      URL: 'http://admin@host:80',
+      ONE: '80',
+      PW: 's3cr=t',
+    });
+    // envFrom keys first (sorted per source), explicit env after; an overridden name keeps its place.
+    expect(envs.map((e) => e.name)).toEqual([
+      'MODE',
+      'PORT',
+      'log.level',
+      'DB_PASS',
+      'DB_USER',
+      'URL',
+      'ONE',
+      'PW',
+    ]);
+  });
+
+  it('missing objects and keys: kubelet messages, or skipped when optional', () => {
+    expect(
+      thrown(() =>
+        resolve({
+          env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'nope', key: 'k' } } }],
+        }),
+      ).message,
+    ).toBe('configmap "nope" not found');
+    expect(
+      thrown(() =>
+        resolve({
+          env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'app', key: 'k' } } }],
+        }),
+      ).message,
+    ).toBe("couldn't find key k in ConfigMap team/app");
+    expect(
+      thrown(() =>
+        resolve({ env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'creds', key: 'k' } } }] }),
+      ).message,
+    ).toBe("couldn't find key k in Secret team/creds");
+    expect(thrown(() => resolve({ envFrom: [{ secretRef: { name: 'gone' } }] })).message).toBe(
+      'secret "gone" not found',
+    );
+    const envs = resolve({
+      envFrom: [{ configMapRef: { name: 'gone', optional: true } }],
+      env: [
+        { name: 'A', valueFrom: { configMapKeyRef: { name: 'gone', key: 'k', optional: true } } },
+        { name: 'B', valueFrom: { secretKeyRef: { name: 'creds', key: 'k', optional: true } } },
+        { name: 'C', value: 'c' },
+      ],
+    });
+    expect(envs).toEqual([{ name: 'C', value: 'c' }]);
+  });
+
+  it('an optional reference still fails when the object cannot be read (not NotFound)', () => {
+    const failing = {
+      configMap: () => {
+        throw new UnavailableError('apiserver down');
+      },
+      secret: objects.secret,
+    };
+    const p = pod([
+      container('app', undefined, undefined, {
+        envFrom: [{ configMapRef: { name: 'app', optional: true } }],
+      }),
+    ]);
+    expect(
+      thrown(() =>
+        makeEnvironmentVariables(p, p.spec.containers[0]!, { ...ctx, envObjects: failing }),
+      ).message,
+    ).toBe('apiserver down');
+  });
+
+  it('envFrom keys that cannot be variable names are skipped and reported', () => {
+    configMaps['odd'] = { metadata: { name: 'odd' }, data: { 'a=b': '1', ok: '2', '': '3' } };
+    const reported: unknown[][] = [];
+    const envs = resolve({ envFrom: [{ configMapRef: { name: 'odd' } }] }, (...a) =>
+      reported.push(a),
+    );
+    expect(envs).toEqual([{ name: 'ok', value: '2' }]);
+    expect(reported).toEqual([['configMap', 'odd', ['', 'a=b']]]);
+  });
+
+  it('fetchEnvObjects reads each referenced object once through the managers', async () => {
+    const calls: string[] = [];
+    const managers = {
+      configMaps: {
+        getConfigMap: async (ns: string, name: string) => {
+          calls.push(`cm ${ns}/${name}`);
+          return objects.configMap(name);
+        },
+        registerPod() {},
+        unregisterPod() {},
+      },
+      secrets: {
+        getSecret: async (ns: string, name: string) => {
+          calls.push(`secret ${ns}/${name}`);
+          return objects.secret(name);
+        },
+        registerPod() {},
+        unregisterPod() {},
+      },
+    };
+    const c = container('app', undefined, undefined, {
+      envFrom: [{ configMapRef: { name: 'app' } }, { secretRef: { name: 'missing' } }],
+      env: [
+        { name: 'A', valueFrom: { configMapKeyRef: { name: 'app', key: 'PORT' } } },
+        { name: 'B', value: 'literal', valueFrom: { secretKeyRef: { name: 'ignored', key: 'k' } } },
+      ],
+    });
+    const p = pod([c]);
+    const fetched = await fetchEnvObjects(p, c, managers);
+    expect(calls.sort()).toEqual(['cm team/app', 'secret team/missing']);
+    expect(fetched.configMap('app').data?.['PORT']).toBe('80');
+    expect(() => fetched.secret('missing')).toThrow('secret "missing" not found');
+    expect(isValidEnvVarName('log.level')).toBe(true);
+    expect(isValidEnvVarName('A=B')).toBe(false);
+    expect(isValidEnvVarName('tab\there')).toBe(false);
   });
 });

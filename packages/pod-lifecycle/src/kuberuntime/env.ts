@@ -1,4 +1,10 @@
-import type { k8s } from '@nodeagent/core';
+import {
+  NotFoundError,
+  isNodeAgentError,
+  type ConfigMapManager,
+  type SecretManager,
+  type k8s,
+} from '@nodeagent/core';
 import { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
 import { expand, mappingFuncFor, type EnvVarValue } from './expansion.js';
 import {
@@ -214,30 +220,197 @@ export function containerResourceFieldValue(
 }
 
 /**
- * The container's environment (kubelet `makeEnvironmentVariables`, standalone mode):
- * `value`s with `$(VAR)` references to earlier variables expanded (`$$` escapes),
- * downward-API `fieldRef` and `resourceFieldRef` values (not expanded). A name given
- * twice keeps its first position and takes the last value, as the kubelet's map does.
- * Service-link variables are not generated (there are no Services without an API server).
+ * The ConfigMaps and Secrets a container's environment reads, fetched beforehand so
+ * the (synchronous) builders can use them. Each lookup returns the object or throws
+ * what reading it threw (a NotFoundError when it does not exist).
+ */
+export interface EnvObjectSource {
+  configMap(name: string): k8s.ConfigMap;
+  secret(name: string): k8s.Secret;
+}
+
+/** Options of {@link makeEnvironmentVariables} for ConfigMap and Secret references. */
+export interface EnvObjectOptions {
+  /**
+   * The objects `envFrom`, `configMapKeyRef` and `secretKeyRef` read (see
+   * {@link fetchEnvObjects}). Without it those references fail with
+   * UnsupportedInStandaloneError, as a kubelet without a kube client does.
+   */
+  envObjects?: EnvObjectSource;
+  /**
+   * Called with the keys of an `envFrom` source that cannot be environment variable
+   * names and were skipped (sorted, prefix included), for the kubelet's Warning event
+   * `InvalidEnvironmentVariableNames`.
+   */
+  onInvalidEnvFromKeys?: (kind: 'configMap' | 'secret', name: string, keys: string[]) => void;
+}
+
+/** The ConfigMap and Secret names a container's `envFrom` and `env[].valueFrom` refer to. */
+export function envObjectReferences(container: k8s.Container): {
+  configMaps: Set<string>;
+  secrets: Set<string>;
+} {
+  const configMaps = new Set<string>();
+  const secrets = new Set<string>();
+  for (const from of container.envFrom ?? []) {
+    if (from.configMapRef) configMaps.add(from.configMapRef.name ?? '');
+    else if (from.secretRef) secrets.add(from.secretRef.name ?? '');
+  }
+  for (const e of container.env ?? []) {
+    if (e.value) continue;
+    if (e.valueFrom?.configMapKeyRef) configMaps.add(e.valueFrom.configMapKeyRef.name ?? '');
+    else if (e.valueFrom?.secretKeyRef) secrets.add(e.valueFrom.secretKeyRef.name ?? '');
+  }
+  return { configMaps, secrets };
+}
+
+/**
+ * Reads (in parallel) every ConfigMap and Secret the container's environment refers to,
+ * through the managers, and returns them as an {@link EnvObjectSource}; a failed read is
+ * kept and thrown by the lookup, so `optional` references to missing objects can be
+ * skipped exactly as the kubelet does (only NotFound is ignored for them).
+ */
+export async function fetchEnvObjects(
+  pod: k8s.Pod,
+  container: k8s.Container,
+  managers: { configMaps: ConfigMapManager; secrets: SecretManager },
+): Promise<EnvObjectSource> {
+  const namespace = pod.metadata?.namespace || 'default';
+  const refs = envObjectReferences(container);
+  type Result<T> = { ok: T } | { error: unknown };
+  const settle = async <T>(p: () => Promise<T>): Promise<Result<T>> => {
+    try {
+      return { ok: await p() };
+    } catch (error) {
+      return { error };
+    }
+  };
+  const [configMaps, secrets] = await Promise.all([
+    Promise.all(
+      [...refs.configMaps].map(
+        async (name) =>
+          [name, await settle(() => managers.configMaps.getConfigMap(namespace, name))] as const,
+      ),
+    ),
+    Promise.all(
+      [...refs.secrets].map(
+        async (name) =>
+          [name, await settle(() => managers.secrets.getSecret(namespace, name))] as const,
+      ),
+    ),
+  ]);
+  const cm = new Map(configMaps);
+  const sec = new Map(secrets);
+  const take = <T>(r: Result<T> | undefined, kind: string, name: string): T => {
+    if (!r) throw new NotFoundError(`${kind} "${name}" not found`);
+    if ('error' in r) throw r.error;
+    return r.ok;
+  };
+  return {
+    configMap: (name) => take(cm.get(name), 'configmap', name),
+    secret: (name) => take(sec.get(name), 'secret', name),
+  };
+}
+
+/**
+ * Whether `name` can be an environment variable name: not empty, printable ASCII, no
+ * `=` (the API's relaxed rule, `IsRelaxedEnvVarName`, GA since Kubernetes 1.34).
+ */
+export function isValidEnvVarName(name: string): boolean {
+  return name !== '' && /^[\x20-\x3c\x3e-\x7e]+$/.test(name);
+}
+
+function lookupOptional<T>(lookup: () => T, optional: boolean | undefined): T | undefined {
+  try {
+    return lookup();
+  } catch (err) {
+    if (optional && isNodeAgentError(err, 'NotFound')) return undefined;
+    throw err;
+  }
+}
+
+const utf8Decoder = new TextDecoder();
+
+function decodeSecretValue(value: string): string {
+  return utf8Decoder.decode(Buffer.from(value, 'base64'));
+}
+
+/** Secret values as strings: base64 `data` decoded, overlaid with `stringData`. */
+function secretStrings(secret: k8s.Secret): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(secret.data ?? {})) out.set(k, decodeSecretValue(v));
+  for (const [k, v] of Object.entries(secret.stringData ?? {})) out.set(k, v);
+  return out;
+}
+
+/**
+ * The container's environment (kubelet `makeEnvironmentVariables`): first the keys of
+ * each `envFrom` source (ConfigMap `data` or decoded Secret values, with `prefix`; a
+ * missing `optional` object is skipped; keys that cannot be variable names are skipped
+ * and reported through `onInvalidEnvFromKeys`), then `env` in order, which overrides
+ * them: `value`s with `$(VAR)` references to earlier variables expanded (`$$` escapes),
+ * downward-API `fieldRef` and `resourceFieldRef` values, `configMapKeyRef` and
+ * `secretKeyRef` values (not expanded; a missing `optional` object or key leaves the
+ * variable out). A name given twice keeps its first position and takes the last value,
+ * as the kubelet's map does. Service-link variables are not generated.
  *
- * @throws UnsupportedInStandaloneError for `envFrom`, `configMapKeyRef` and `secretKeyRef`
- *   (the kubelet without an API server fails the same way: "no kubeClient defined").
+ * @throws NotFoundError (the manager's `configmap "x" not found`, or
+ *   `couldn't find key k in ConfigMap ns/x` / `… in Secret ns/x`) for a missing object
+ *   or key that is not optional; whatever reading the object threw otherwise — the
+ *   kubelet's CreateContainerConfigError.
+ * @throws UnsupportedInStandaloneError for such references when `envObjects` is not given.
  * @throws InvalidPodSpecError for an empty or malformed name, or a bad fieldRef/resourceFieldRef.
  */
 export function makeEnvironmentVariables(
   pod: k8s.Pod,
   container: k8s.Container,
-  ctx: DownwardApiContext,
+  ctx: DownwardApiContext & EnvObjectOptions,
 ): EnvVarValue[] {
   const base = containerFieldPath(pod, container);
+  const namespace = pod.metadata?.namespace || 'default';
+  const objects = ctx.envObjects;
+  const values = new Map<string, string>();
   (container.envFrom ?? []).forEach((source, i) => {
     const kind = source.configMapRef ? 'configMapRef' : source.secretRef ? 'secretRef' : 'source';
-    throw new UnsupportedInStandaloneError(
-      `${base}.envFrom[${i}].${kind}`,
-      'envFrom (ConfigMap/Secret)',
-    );
+    if (!objects || (!source.configMapRef && !source.secretRef)) {
+      if (!objects)
+        throw new UnsupportedInStandaloneError(
+          `${base}.envFrom[${i}].${kind}`,
+          'envFrom (ConfigMap/Secret)',
+        );
+      throw new InvalidPodSpecError(
+        `${base}.envFrom[${i}]`,
+        'must specify one of configMapRef, secretRef',
+      );
+    }
+    const ref = source.configMapRef ?? source.secretRef ?? {};
+    const name = ref.name ?? '';
+    let entries: Map<string, string>;
+    if (source.configMapRef) {
+      const cm = lookupOptional(() => objects.configMap(name), ref.optional);
+      if (!cm) return;
+      entries = new Map(Object.entries(cm.data ?? {}));
+    } else {
+      const secret = lookupOptional(() => objects.secret(name), ref.optional);
+      if (!secret) return;
+      entries = secretStrings(secret);
+    }
+    const invalid: string[] = [];
+    for (const key of [...entries.keys()].sort()) {
+      const varName = (source.prefix ?? '') + key;
+      if (!isValidEnvVarName(varName)) {
+        invalid.push(varName);
+        continue;
+      }
+      values.set(varName, entries.get(key) ?? '');
+    }
+    if (invalid.length > 0)
+      ctx.onInvalidEnvFromKeys?.(
+        source.configMapRef ? 'configMap' : 'secret',
+        name,
+        invalid.sort(),
+      );
   });
-  const values = new Map<string, string>();
   const mapping = mappingFuncFor(values);
   for (const envVar of container.env ?? []) {
     const field = `${base}.env[${envVar.name}]`;
@@ -263,15 +436,37 @@ export function makeEnvironmentVariables(
           `${field}.valueFrom.resourceFieldRef`,
         );
       } else if (from.configMapKeyRef) {
-        throw new UnsupportedInStandaloneError(
-          `${field}.valueFrom.configMapKeyRef`,
-          'a ConfigMap reference',
-        );
+        const ref = from.configMapKeyRef;
+        if (!objects)
+          throw new UnsupportedInStandaloneError(
+            `${field}.valueFrom.configMapKeyRef`,
+            'a ConfigMap reference',
+          );
+        const name = ref.name ?? '';
+        const cm = lookupOptional(() => objects.configMap(name), ref.optional);
+        if (!cm) continue;
+        const found = cm.data?.[ref.key];
+        if (found === undefined || !Object.hasOwn(cm.data ?? {}, ref.key)) {
+          if (ref.optional) continue;
+          throw new NotFoundError(`couldn't find key ${ref.key} in ConfigMap ${namespace}/${name}`);
+        }
+        value = found;
       } else if (from.secretKeyRef) {
-        throw new UnsupportedInStandaloneError(
-          `${field}.valueFrom.secretKeyRef`,
-          'a Secret reference',
-        );
+        const ref = from.secretKeyRef;
+        if (!objects)
+          throw new UnsupportedInStandaloneError(
+            `${field}.valueFrom.secretKeyRef`,
+            'a Secret reference',
+          );
+        const name = ref.name ?? '';
+        const secret = lookupOptional(() => objects.secret(name), ref.optional);
+        if (!secret) continue;
+        const found = secretStrings(secret).get(ref.key);
+        if (found === undefined) {
+          if (ref.optional) continue;
+          throw new NotFoundError(`couldn't find key ${ref.key} in Secret ${namespace}/${name}`);
+        }
+        value = found;
       } else {
         throw new InvalidPodSpecError(
           `${field}.valueFrom`,

@@ -16,3 +16,25 @@ export class UnsupportedInStandaloneError extends UnimplementedError {
     this.field = field;
   }
 }
+
+/**
+ * A volume source nodeagent cannot set up (yet): `csi`, `persistentVolumeClaim`, or any
+ * other than emptyDir, hostPath, configMap, secret, downwardAPI and projected. Reported
+ * as a FailedMount event; the pod stays ContainerCreating.
+ */
+export class UnsupportedVolumeSourceError extends UnimplementedError {
+  /** The volume's name. */
+  readonly volume: string;
+  /** The source field the volume sets (`csi`, …), `''` when none. */
+  readonly source: string;
+
+  constructor(volume: string, source: string | undefined, detail?: string) {
+    super(
+      source
+        ? `volume source ${JSON.stringify(source)} is not supported by nodeagent${detail ? `: ${detail}` : ''} (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)`
+        : 'the volume has no volume source (emptyDir, hostPath, configMap, secret, downwardAPI, projected)',
+    );
+    this.volume = volume;
+    this.source = source ?? '';
+  }
+}

@@ -5,7 +5,11 @@
  * network/dns. Only `prepareHostPath` and `prepareTerminationMessageFile` touch the
  * filesystem.
  */
-export { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
+export {
+  InvalidPodSpecError,
+  UnsupportedInStandaloneError,
+  UnsupportedVolumeSourceError,
+} from './errors.js';
 export { containerLimits, containerRequests, podLimits, podRequests } from './resource-lists.js';
 export type { ParsedResourceList } from './resource-lists.js';
 export {
@@ -37,11 +41,14 @@ export { expand, expandContainerCommandAndArgs, mappingFuncFor } from './expansi
 export type { EnvVarValue } from './expansion.js';
 export {
   containerResourceFieldValue,
+  envObjectReferences,
+  fetchEnvObjects,
+  isValidEnvVarName,
   makeEnvironmentVariables,
   podFieldSelectorValue,
   supportedEnvFieldPaths,
 } from './env.js';
-export type { DownwardApiContext } from './env.js';
+export type { DownwardApiContext, EnvObjectOptions, EnvObjectSource } from './env.js';
 export {
   defaultDNSOptions,
   maxDNSNameservers,
@@ -95,14 +102,47 @@ export {
 } from './security-context.js';
 export type { ContainerSecurityOptions, ImageUser } from './security-context.js';
 export {
+  configMapPluginDir,
+  downwardApiPluginDir,
   emptyDirPluginDir,
   hostPathTypes,
+  isReadOnlyVolume,
   prepareHostPath,
   prepareTerminationMessageFile,
+  projectedPluginDir,
+  secretPluginDir,
   terminationMessageFilePath,
   volumeHostPath,
+  volumeSourceKind,
 } from './volumes.js';
-export type { HostPathType } from './volumes.js';
+export type { HostPathType, SupportedVolumeSource } from './volumes.js';
+export {
+  AggregateVolumeError,
+  collectDownwardApiPayload,
+  configMapData,
+  defaultVolumeFileMode,
+  formatDownwardApiMap,
+  goQuote,
+  makeConfigMapPayload,
+  makeSecretPayload,
+  maxVolumeFileNameLength,
+  maxVolumePathLength,
+  secretData,
+  supportedVolumeFieldPaths,
+  throwAggregateVolumeErrors,
+  validateVolumeFilePath,
+  volumeFieldPathValue,
+} from './volume-payload.js';
+export type { FileProjection, VolumePayload } from './volume-payload.js';
+export { AtomicWriter, atomicWriterDataDir, atomicWriterNewDataDir } from './atomic-writer.js';
+export { nodeTmpfsMounter, parseMountInfo } from './volume-mounter.js';
+export type { TmpfsMounter } from './volume-mounter.js';
+export { ConfigVolumeManager, isMemoryBackedVolume } from './pod-volumes.js';
+export type {
+  ConfigVolumeManagerOptions,
+  ConfigVolumeSource,
+  VolumeSetUpFailure,
+} from './pod-volumes.js';
 export {
   fqdnMaxLen,
   generatePodHostnameAndDomain,

@@ -6,17 +6,60 @@ import { InvalidPodSpecError } from './errors.js';
 
 /** Directory of a pod's emptyDir volumes under the pod directory (kubelet plugin dir `kubernetes.io~empty-dir`). */
 export const emptyDirPluginDir = 'volumes/kubernetes.io~empty-dir';
+/** Directory of a pod's ConfigMap volumes (kubelet plugin `kubernetes.io/configmap`). */
+export const configMapPluginDir = 'volumes/kubernetes.io~configmap';
+/** Directory of a pod's Secret volumes (kubelet plugin `kubernetes.io/secret`). */
+export const secretPluginDir = 'volumes/kubernetes.io~secret';
+/** Directory of a pod's downward-API volumes (kubelet plugin `kubernetes.io/downward-api`). */
+export const downwardApiPluginDir = 'volumes/kubernetes.io~downward-api';
+/** Directory of a pod's projected volumes (kubelet plugin `kubernetes.io/projected`). */
+export const projectedPluginDir = 'volumes/kubernetes.io~projected';
+
+/** The volume sources nodeagent sets up; others (csi, persistentVolumeClaim, …) fail with FailedMount. */
+export type SupportedVolumeSource =
+  'emptyDir' | 'hostPath' | 'configMap' | 'secret' | 'downwardAPI' | 'projected';
 
 /**
- * The host path backing a volume: `<podDir>/volumes/kubernetes.io~empty-dir/<name>` for
- * an emptyDir, the node path for a hostPath, `undefined` for any other (unsupported)
- * volume source. `podDir` is the kubelet's `<root-dir>/pods/<uid>`. Pure: the caller
- * creates the directory (emptyDir, mode 0777) or calls {@link prepareHostPath}.
+ * Which source a volume uses: one of {@link SupportedVolumeSource}, or the name of the
+ * (unsupported) source field it sets, e.g. `'csi'`, or `undefined` when it sets none.
+ */
+export function volumeSourceKind(volume: k8s.Volume): string | undefined {
+  for (const kind of [
+    'emptyDir',
+    'hostPath',
+    'configMap',
+    'secret',
+    'downwardAPI',
+    'projected',
+  ] as const)
+    if (volume[kind]) return kind;
+  return Object.keys(volume).find((k) => k !== 'name');
+}
+
+/**
+ * The host path backing a volume: `<podDir>/volumes/kubernetes.io~<plugin>/<name>` for
+ * emptyDir, configMap, secret, downwardAPI and projected volumes, the node path for a
+ * hostPath, `undefined` for any other (unsupported) volume source. `podDir` is the
+ * kubelet's `<root-dir>/pods/<uid>`. Pure: the caller sets the volume up (emptyDir:
+ * directory mode 0777; hostPath: {@link prepareHostPath}; the others: the pod volume manager).
  */
 export function volumeHostPath(podDir: string, volume: k8s.Volume): string | undefined {
   if (volume.emptyDir) return join(podDir, emptyDirPluginDir, volume.name);
   if (volume.hostPath) return volume.hostPath.path;
+  if (volume.configMap) return join(podDir, configMapPluginDir, volume.name);
+  if (volume.secret) return join(podDir, secretPluginDir, volume.name);
+  if (volume.downwardAPI) return join(podDir, downwardApiPluginDir, volume.name);
+  if (volume.projected) return join(podDir, projectedPluginDir, volume.name);
   return undefined;
+}
+
+/**
+ * Whether the kubelet mounts the volume read-only into every container whatever the
+ * volumeMount says: ConfigMap, Secret, downward-API and projected volumes (their
+ * plugins' `GetAttributes().ReadOnly`).
+ */
+export function isReadOnlyVolume(volume: k8s.Volume): boolean {
+  return !!(volume.configMap || volume.secret || volume.downwardAPI || volume.projected);
 }
 
 /** The `hostPath.type` values (core/v1 `HostPathType`); `''` means no check. */

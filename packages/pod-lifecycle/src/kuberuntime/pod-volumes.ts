@@ -1,0 +1,282 @@
+import { chmod, lstat, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  UnimplementedError,
+  isNodeAgentError,
+  noopLogger,
+  standaloneConfigMapManager,
+  standaloneSecretManager,
+  type Clock,
+  type ConfigMapManager,
+  type Logger,
+  type SecretManager,
+  type k8s,
+} from '@nodeagent/core';
+import { AtomicWriter, atomicWriterDataDir } from './atomic-writer.js';
+import type { DownwardApiContext } from './env.js';
+import { UnsupportedVolumeSourceError } from './errors.js';
+import {
+  collectDownwardApiPayload,
+  defaultVolumeFileMode,
+  makeConfigMapPayload,
+  makeSecretPayload,
+  throwAggregateVolumeErrors,
+  type VolumePayload,
+} from './volume-payload.js';
+import { nodeTmpfsMounter, type TmpfsMounter } from './volume-mounter.js';
+import { volumeHostPath, volumeSourceKind } from './volumes.js';
+
+/** The volume sources whose contents come from the API (kubelet plugins with `RequiresRemount() == true`). */
+export type ConfigVolumeSource = 'configMap' | 'secret' | 'downwardAPI' | 'projected';
+
+/**
+ * Whether the kubelet backs the volume with a tmpfs (a wrapped emptyDir with
+ * `medium: Memory`): Secret, downward-API and projected volumes, so secrets never
+ * reach the node's disk.
+ */
+export function isMemoryBackedVolume(volume: k8s.Volume): boolean {
+  return !!(volume.secret || volume.downwardAPI || volume.projected);
+}
+
+/** Options of {@link ConfigVolumeManager}. */
+export interface ConfigVolumeManagerOptions {
+  clock: Clock;
+  /** ConfigMaps for configMap volumes and projections; the standalone manager by default. */
+  configMaps?: ConfigMapManager;
+  /** Secrets for secret volumes and projections; the standalone manager by default. */
+  secrets?: SecretManager;
+  /** tmpfs mounts for memory-backed volumes; `mount`/`umount` by default. */
+  mounter?: TmpfsMounter;
+  logger?: Logger;
+  /** Called when a tmpfs mount failed and the volume was written to disk instead. */
+  onTmpfsFallback?: (pod: k8s.Pod, volume: string, error: unknown) => void;
+}
+
+/** Why one volume could not be set up (for a `FailedMount` event). */
+export interface VolumeSetUpFailure {
+  volume: string;
+  error: unknown;
+}
+
+/**
+ * Sets up and tears down the API-backed volumes of pods — configMap, secret,
+ * downwardAPI and projected — under `<podDir>/volumes/kubernetes.io~<plugin>/<name>`
+ * (the kubelet's configmap, secret, downwardapi and projected volume plugins):
+ *
+ * - contents are written with the {@link AtomicWriter} and re-written on every set-up
+ *   call only when they differ (the kubelet remounts these volumes on each pod sync);
+ * - secret, downwardAPI and projected volumes live on a tmpfs mounted on the volume
+ *   directory; when mounting fails the volume is written to disk and
+ *   `onTmpfsFallback` is called;
+ * - `optional` sources whose object is missing give an empty volume, missing listed
+ *   keys fail unless `optional`, bad item paths fail before anything is written;
+ * - a projected `serviceAccountToken` fails (no TokenRequest support yet).
+ */
+export class ConfigVolumeManager {
+  private readonly configMaps: ConfigMapManager;
+  private readonly secrets: SecretManager;
+  private readonly mounter: TmpfsMounter;
+  private readonly logger: Logger;
+  /** Memory-backed volume directories whose tmpfs is in place (or that fell back to disk). */
+  private readonly prepared = new Set<string>();
+
+  constructor(private readonly options: ConfigVolumeManagerOptions) {
+    this.configMaps = options.configMaps ?? standaloneConfigMapManager;
+    this.secrets = options.secrets ?? standaloneSecretManager;
+    this.mounter = options.mounter ?? nodeTmpfsMounter;
+    this.logger = (options.logger ?? noopLogger).child({ component: 'volumes' });
+  }
+
+  /**
+   * The payload of one API-backed volume, read now through the managers.
+   * @throws the manager's NotFoundError (`configmap "x" not found`) for a missing,
+   *   non-optional object; NotFoundError for a missing listed key; InvalidArgumentError
+   *   for a bad path or mode; UnimplementedError for a serviceAccountToken projection;
+   *   several at once as an AggregateVolumeError (projected volumes).
+   */
+  async payload(pod: k8s.Pod, volume: k8s.Volume, ctx: DownwardApiContext): Promise<VolumePayload> {
+    const namespace = pod.metadata?.namespace || 'default';
+    if (volume.configMap) {
+      const src = volume.configMap;
+      const cm = await this.getConfigMap(namespace, src.name ?? '', src.optional);
+      return makeConfigMapPayload(
+        src.items,
+        cm,
+        src.defaultMode ?? defaultVolumeFileMode,
+        src.optional === true,
+      );
+    }
+    if (volume.secret) {
+      const src = volume.secret;
+      const secret = await this.getSecret(namespace, src.secretName ?? '', src.optional);
+      return makeSecretPayload(
+        src.items,
+        secret,
+        src.defaultMode ?? defaultVolumeFileMode,
+        src.optional === true,
+      );
+    }
+    if (volume.downwardAPI) {
+      const src = volume.downwardAPI;
+      return collectDownwardApiPayload(
+        src.items,
+        pod,
+        ctx,
+        src.defaultMode ?? defaultVolumeFileMode,
+      );
+    }
+    if (volume.projected) return this.projectedPayload(pod, volume.projected, ctx, namespace);
+    throw new UnsupportedVolumeSourceError(volume.name, volumeSourceKind(volume));
+  }
+
+  private async projectedPayload(
+    pod: k8s.Pod,
+    source: k8s.ProjectedVolumeSource,
+    ctx: DownwardApiContext,
+    namespace: string,
+  ): Promise<VolumePayload> {
+    const defaultMode = source.defaultMode ?? defaultVolumeFileMode;
+    const payload: VolumePayload = new Map();
+    const errors: Error[] = [];
+    for (const projection of source.sources ?? []) {
+      try {
+        let part: VolumePayload;
+        if (projection.secret) {
+          const src = projection.secret;
+          const secret = await this.getSecret(namespace, src.name ?? '', src.optional);
+          part = makeSecretPayload(src.items, secret, defaultMode, src.optional === true);
+        } else if (projection.configMap) {
+          const src = projection.configMap;
+          const cm = await this.getConfigMap(namespace, src.name ?? '', src.optional);
+          part = makeConfigMapPayload(src.items, cm, defaultMode, src.optional === true);
+        } else if (projection.downwardAPI) {
+          part = collectDownwardApiPayload(projection.downwardAPI.items, pod, ctx, defaultMode);
+        } else if (projection.serviceAccountToken) {
+          throw new UnimplementedError(
+            `serviceAccountToken projection (path ${JSON.stringify(projection.serviceAccountToken.path)}) is not supported: nodeagent has no TokenRequest support yet`,
+          );
+        } else {
+          continue;
+        }
+        for (const [k, v] of part) payload.set(k, v);
+      } catch (err) {
+        errors.push(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    throwAggregateVolumeErrors(errors);
+    return payload;
+  }
+
+  private async getConfigMap(
+    namespace: string,
+    name: string,
+    optional: boolean | undefined,
+  ): Promise<k8s.ConfigMap> {
+    try {
+      return await this.configMaps.getConfigMap(namespace, name);
+    } catch (err) {
+      if (optional && isNodeAgentError(err, 'NotFound')) return { metadata: { name, namespace } };
+      throw err;
+    }
+  }
+
+  private async getSecret(
+    namespace: string,
+    name: string,
+    optional: boolean | undefined,
+  ): Promise<k8s.Secret> {
+    try {
+      return await this.secrets.getSecret(namespace, name);
+    } catch (err) {
+      if (optional && isNodeAgentError(err, 'NotFound')) return { metadata: { name, namespace } };
+      throw err;
+    }
+  }
+
+  /**
+   * Sets up (or refreshes) one API-backed volume of the pod at its host path. The
+   * payload is computed before anything touches the disk, so a failure leaves an
+   * existing volume as it was. Returns true when the contents changed.
+   */
+  async setUp(
+    pod: k8s.Pod,
+    podDir: string,
+    volume: k8s.Volume,
+    ctx: DownwardApiContext,
+  ): Promise<boolean> {
+    const dir = volumeHostPath(podDir, volume);
+    const kind = volumeSourceKind(volume);
+    if (
+      dir === undefined ||
+      !(kind === 'configMap' || kind === 'secret' || kind === 'downwardAPI' || kind === 'projected')
+    ) {
+      throw new UnsupportedVolumeSourceError(volume.name, kind);
+    }
+    const payload = await this.payload(pod, volume, ctx);
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+    if (isMemoryBackedVolume(volume) && !this.prepared.has(dir)) {
+      const points = await this.mounter.mountPointsUnder(dir);
+      if (points.includes(dir)) {
+        this.prepared.add(dir); // mounted before an agent restart
+      } else {
+        try {
+          await this.mounter.mountTmpfs(dir);
+          this.prepared.add(dir);
+        } catch (err) {
+          this.logger.warn('Could not mount a tmpfs for the volume; writing it to disk', {
+            pod: `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`,
+            volume: volume.name,
+            error: err instanceof Error ? err.message : String(err),
+          });
+          this.options.onTmpfsFallback?.(pod, volume.name, err);
+          // Do not try again on every sync: the volume now has its data on disk.
+          this.prepared.add(dir);
+        }
+      }
+    }
+    // Traversable by any container user (the kubelet's wrapped emptyDir is 0777; the
+    // files are read-only mounts anyway, so 0755 is enough and safer).
+    await chmod(dir, 0o755);
+    return new AtomicWriter(dir, this.options.clock).write(payload);
+  }
+
+  /**
+   * Unmounts every mount below `<podDir>/volumes` (deepest first) — including ones
+   * made before an agent restart — so the pod directory can be removed. Returns the
+   * mount points that are still mounted (unmount failed); the caller must not remove
+   * the pod directory while there are any.
+   */
+  async tearDown(podDir: string): Promise<string[]> {
+    const volumesDir = join(podDir, 'volumes');
+    const points = await this.mounter.mountPointsUnder(volumesDir);
+    for (const point of points) {
+      try {
+        await this.mounter.unmount(point);
+      } catch (err) {
+        this.logger.warn('Could not unmount a pod volume', {
+          path: point,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+    for (const dir of [...this.prepared])
+      if (dir.startsWith(`${volumesDir}/`)) this.prepared.delete(dir);
+    return points.length === 0 ? [] : this.mounter.mountPointsUnder(volumesDir);
+  }
+
+  /**
+   * Whether the volume was set up before (its `..data` link exists), by this process or
+   * an earlier one: a refresh that fails then leaves the old contents in place and does
+   * not hold the pod back (kubelet: only unmounted volumes block a pod's start).
+   */
+  async isSetUp(podDir: string, volume: k8s.Volume): Promise<boolean> {
+    const dir = volumeHostPath(podDir, volume);
+    if (dir === undefined) return false;
+    try {
+      await lstat(join(dir, atomicWriterDataDir));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
