@@ -1,0 +1,89 @@
+import {
+  Clock,
+  ContainerRuntime,
+  EventRecorder,
+  ImageService,
+  Logger,
+  MetricsRegistry,
+  RealClock,
+  createToken,
+  resolveOptional,
+  type FactoryRegistry,
+  type InjectionToken,
+  type TokenResolver,
+} from '@nodeagent/core';
+import {
+  ContainerGcManager,
+  PodStateProvider,
+  type ContainerGcManagerOptions,
+} from './container-gc-manager.js';
+import { ImageGcManager, type ImageGcManagerOptions } from './image-gc-manager.js';
+
+/** Token of the shared {@link ImageGcManager}. */
+export const ImageGcManagerToken: InjectionToken<ImageGcManager> =
+  createToken<ImageGcManager>('ImageGcManager');
+/** Token of the shared {@link ContainerGcManager}. */
+export const ContainerGcManagerToken: InjectionToken<ContainerGcManager> =
+  createToken<ContainerGcManager>('ContainerGcManager');
+
+/**
+ * Options of {@link registerImageGc}: the two managers' options, whose collaborators
+ * (runtime, image service, clock, logger, metrics, event recorder, pod state provider)
+ * may instead come from the container.
+ */
+export interface RegisterImageGcOptions {
+  imageGc?: Partial<ImageGcManagerOptions>;
+  containerGc?: Partial<ContainerGcManagerOptions>;
+}
+
+/**
+ * Registers one shared {@link ImageGcManager} and one shared {@link ContainerGcManager}
+ * (each created on first resolve; the policies are validated then, so a bad config
+ * fails at start with an `InvalidConfigError`). Collaborators come from the options,
+ * else from the container: `ContainerRuntime`, `ImageService`, `PodStateProvider`
+ * (required), `Clock` (else the real clock), and `Logger`, `MetricsRegistry`,
+ * `EventRecorder` when registered.
+ */
+export function registerImageGc(
+  container: FactoryRegistry,
+  options: RegisterImageGcOptions = {},
+): void {
+  let imageGc: ImageGcManager | undefined;
+  let containerGc: ContainerGcManager | undefined;
+  const common = (resolver: TokenResolver) => {
+    const logger = resolveOptional(resolver, Logger);
+    const metrics = resolveOptional(resolver, MetricsRegistry);
+    return {
+      clock: resolveOptional(resolver, Clock) ?? new RealClock(),
+      ...(logger ? { logger } : {}),
+      ...(metrics ? { metrics } : {}),
+    };
+  };
+  container.register(ImageGcManagerToken, {
+    useFactory: (resolver) => {
+      if (!imageGc) {
+        const recorder = resolveOptional(resolver, EventRecorder);
+        imageGc = new ImageGcManager({
+          ...common(resolver),
+          ...(recorder ? { recorder } : {}),
+          runtime: options.imageGc?.runtime ?? resolver.resolve(ContainerRuntime),
+          images: options.imageGc?.images ?? resolver.resolve(ImageService),
+          ...options.imageGc,
+        });
+      }
+      return imageGc;
+    },
+  });
+  container.register(ContainerGcManagerToken, {
+    useFactory: (resolver) => {
+      containerGc ??= new ContainerGcManager({
+        ...common(resolver),
+        runtime: options.containerGc?.runtime ?? resolver.resolve(ContainerRuntime),
+        podStateProvider:
+          options.containerGc?.podStateProvider ?? resolver.resolve(PodStateProvider),
+        ...options.containerGc,
+      });
+      return containerGc;
+    },
+  });
+}
