@@ -111,3 +111,27 @@ export {
   zeroQuantity,
 } from './k8s/quantity.js';
 export type { Quantity as ParsedQuantity, QuantityFormat } from './k8s/quantity.js';
+
+export { StatsProvider, SystemContainerName, statsTime } from './stats.js';
+export type {
+  AcceleratorStats,
+  ContainerStats,
+  CpuStats,
+  FsStats,
+  InterfaceStats,
+  MemoryStats,
+  NetworkStats,
+  NodeStats,
+  PodReference,
+  PodStats,
+  ProcessStats,
+  PvcReference,
+  RlimitStats,
+  RuntimeStats,
+  StatsTime,
+  Summary,
+  SummaryOptions,
+  SwapStats,
+  UserDefinedMetric,
+  VolumeStats,
+} from './stats.js';

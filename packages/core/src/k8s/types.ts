@@ -477,6 +477,8 @@ export interface PodSpec {
   automountServiceAccountToken?: boolean;
   nodeName?: string;
   hostNetwork?: boolean;
+  /** Secrets (in the pod's namespace) holding registry credentials for pulling the pod's images. */
+  imagePullSecrets?: { name?: string }[];
   hostPID?: boolean;
   hostIPC?: boolean;
   shareProcessNamespace?: boolean;
