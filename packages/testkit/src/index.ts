@@ -57,3 +57,32 @@ export type { ErrorFault, FaultMatch, LatencyFault } from './apiserver/faults.js
 export type { Json, JsonObject } from './apiserver/patch.js';
 
 export { freeLoopbackPort, waitForLoopbackPort } from './net.js';
+
+export {
+  startDevCluster,
+  parseDevClusterArgs,
+  runDevClusterCommand,
+  devClusterUsage,
+} from './dev-cluster.js';
+export type {
+  DevCluster,
+  DevClusterCommandIo,
+  DevClusterFiles,
+  DevClusterOptions,
+} from './dev-cluster.js';
+export type { SignCsrOptions } from './apiserver/test-api-server.js';
+export type { PublicKeyCertificateRequest } from './apiserver/certificates.js';
+export {
+  createCertificateSigningRequest,
+  parseCertificateRequest,
+} from './apiserver/certificate-request.js';
+export type {
+  CertificateSigningRequestInput,
+  ParsedCertificateRequest,
+} from './apiserver/certificate-request.js';
+export {
+  apiServerClientSignerName,
+  kubeletClientSignerName,
+  kubeletServingSignerName,
+} from './apiserver/csr.js';
+export type { CsrSigningMode } from './apiserver/csr.js';

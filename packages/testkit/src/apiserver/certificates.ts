@@ -28,14 +28,20 @@ export interface CertificateRequest {
   dnsNames?: readonly string[];
   /** IP subjectAltNames (IPv4 or IPv6). */
   ipAddresses?: readonly string[];
-  /** Extended key usages; default clientAuth. */
+  /** Extended key usages; default clientAuth (an empty list leaves the extension out). */
   usages?: readonly ('serverAuth' | 'clientAuth')[];
   /** Validity start/end in epoch ms; default from an hour ago for a year. */
   notBefore?: number;
   notAfter?: number;
 }
 
-// --- DER encoding -----------------------------------------------------------
+/** What to put into a certificate for an existing public key (a CSR's). */
+export interface PublicKeyCertificateRequest extends CertificateRequest {
+  /** The subject's public key, DER `SubjectPublicKeyInfo`. */
+  subjectPublicKeyInfo: Buffer;
+}
+
+// --- DER encoding (shared with certificate-request.ts) ------------------------
 
 function len(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
@@ -44,22 +50,27 @@ function len(n: number): Buffer {
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
 
-function tlv(tag: number, ...content: Buffer[]): Buffer {
+/** A DER tag-length-value. */
+export function tlv(tag: number, ...content: Buffer[]): Buffer {
   const body = Buffer.concat(content);
   return Buffer.concat([Buffer.from([tag]), len(body.length), body]);
 }
 
-const seq = (...c: Buffer[]): Buffer => tlv(0x30, ...c);
-const set = (...c: Buffer[]): Buffer => tlv(0x31, ...c);
+/** A DER SEQUENCE. */
+export const seq = (...c: Buffer[]): Buffer => tlv(0x30, ...c);
+/** A DER SET. */
+export const set = (...c: Buffer[]): Buffer => tlv(0x31, ...c);
 
-function integer(bytes: Buffer): Buffer {
+/** A DER INTEGER from big-endian bytes (minimal, non-negative). */
+export function integer(bytes: Buffer): Buffer {
   let b = bytes;
   while (b.length > 1 && b[0] === 0 && ((b[1] ?? 0) & 0x80) === 0) b = b.subarray(1);
   if (((b[0] ?? 0) & 0x80) !== 0) b = Buffer.concat([Buffer.from([0]), b]);
   return tlv(0x02, b);
 }
 
-function oid(dotted: string): Buffer {
+/** A DER OBJECT IDENTIFIER from dotted text. */
+export function oid(dotted: string): Buffer {
   const parts = dotted.split('.').map(Number);
   const out: number[] = [40 * (parts[0] ?? 0) + (parts[1] ?? 0)];
   for (const p of parts.slice(2)) {
@@ -74,7 +85,8 @@ function oid(dotted: string): Buffer {
 const utf8 = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
 const bool = (v: boolean): Buffer => tlv(0x01, Buffer.from([v ? 0xff : 0]));
 const octets = (b: Buffer): Buffer => tlv(0x04, b);
-const bitString = (b: Buffer): Buffer => tlv(0x03, Buffer.from([0]), b);
+/** A DER BIT STRING with no unused bits. */
+export const bitString = (b: Buffer): Buffer => tlv(0x03, Buffer.from([0]), b);
 
 function time(ms: number): Buffer {
   const d = new Date(ms);
@@ -84,14 +96,16 @@ function time(ms: number): Buffer {
     : tlv(0x18, Buffer.from(iso, 'ascii'));
 }
 
-function name(commonName: string, organizations: readonly string[] = []): Buffer {
+/** An X.501 Name: O entries, then CN. */
+export function name(commonName: string, organizations: readonly string[] = []): Buffer {
   return seq(
     ...organizations.map((o) => set(seq(oid('2.5.4.10'), utf8(o)))),
     set(seq(oid('2.5.4.3'), utf8(commonName))),
   );
 }
 
-function ipBytes(ip: string): Buffer {
+/** The 4 or 16 bytes of an IPv4/IPv6 address. */
+export function ipBytes(ip: string): Buffer {
   if (ip.includes(':')) {
     const [head = '', tail = ''] = ip.split('::');
     const h = head === '' ? [] : head.split(':');
@@ -106,9 +120,11 @@ function ipBytes(ip: string): Buffer {
   return Buffer.from(ip.split('.').map(Number));
 }
 
-const ecdsaWithSha256 = seq(oid('1.2.840.10045.4.3.2'));
+/** AlgorithmIdentifier ecdsa-with-SHA256. */
+export const ecdsaWithSha256 = seq(oid('1.2.840.10045.4.3.2'));
 
-function extension(id: string, critical: boolean, value: Buffer): Buffer {
+/** An X.509 Extension. */
+export function extension(id: string, critical: boolean, value: Buffer): Buffer {
   return seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
 }
 
@@ -117,7 +133,8 @@ function newKey(): { privateKey: KeyObject; spki: Buffer } {
   return { privateKey, spki: publicKey.export({ type: 'spki', format: 'der' }) };
 }
 
-function pem(label: string, der: Buffer): string {
+/** PEM armour around DER bytes. */
+export function pem(label: string, der: Buffer): string {
   const b64 = der
     .toString('base64')
     .replace(/(.{64})/g, '$1\n')
@@ -154,6 +171,8 @@ function build(
 export class CertificateAuthority {
   /** The CA certificate, PEM. */
   readonly certPem: string;
+  /** End of the CA certificate's validity, epoch ms (certificates it signs never outlive it). */
+  readonly notAfter: number;
   private readonly key: KeyObject;
   private readonly subject: Buffer;
 
@@ -162,6 +181,7 @@ export class CertificateAuthority {
     const { privateKey, spki } = newKey();
     this.key = privateKey;
     this.subject = name(commonName);
+    this.notAfter = Math.floor((nowMs + 10 * 365 * 86_400_000) / 1000) * 1000;
     const der = build(
       this.subject,
       this.subject,
@@ -172,7 +192,7 @@ export class CertificateAuthority {
         extension('2.5.29.15', true, bitString(Buffer.from([0x06]))), // keyCertSign | cRLSign
       ],
       nowMs - 3_600_000,
-      nowMs + 10 * 365 * 86_400_000,
+      this.notAfter,
     );
     this.certPem = pem('CERTIFICATE', der);
   }
@@ -180,6 +200,21 @@ export class CertificateAuthority {
   /** Issues a certificate for a new key pair. */
   issue(req: CertificateRequest): CertificateAndKey {
     const { privateKey, spki } = newKey();
+    return {
+      certPem: this.sign({ ...req, subjectPublicKeyInfo: spki }),
+      keyPem: createPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' })).export({
+        type: 'pkcs8',
+        format: 'pem',
+      }) as string,
+    };
+  }
+
+  /**
+   * Signs a certificate (PEM) for someone else's public key, as a CSR signer does;
+   * `notAfter` is capped at the CA's own expiry.
+   */
+  sign(req: PublicKeyCertificateRequest): string {
+    const spki = req.subjectPublicKeyInfo;
     const now = Date.now();
     const usages = req.usages ?? ['clientAuth'];
     const sans = [
@@ -190,13 +225,19 @@ export class CertificateAuthority {
       extension('2.5.29.19', true, seq()),
       // digitalSignature (bit 0), keyEncipherment (bit 2)
       extension('2.5.29.15', true, tlv(0x03, Buffer.from([5]), Buffer.from([0xa0]))),
-      extension(
-        '2.5.29.37',
-        false,
-        seq(
-          ...usages.map((u) => oid(u === 'serverAuth' ? '1.3.6.1.5.5.7.3.1' : '1.3.6.1.5.5.7.3.2')),
-        ),
-      ),
+      ...(usages.length === 0
+        ? []
+        : [
+            extension(
+              '2.5.29.37',
+              false,
+              seq(
+                ...usages.map((u) =>
+                  oid(u === 'serverAuth' ? '1.3.6.1.5.5.7.3.1' : '1.3.6.1.5.5.7.3.2'),
+                ),
+              ),
+            ),
+          ]),
       ...(sans.length > 0 ? [extension('2.5.29.17', false, seq(...sans))] : []),
     ];
     const der = build(
@@ -206,14 +247,8 @@ export class CertificateAuthority {
       this.key,
       extensions,
       req.notBefore ?? now - 3_600_000,
-      req.notAfter ?? now + 365 * 86_400_000,
+      Math.min(req.notAfter ?? now + 365 * 86_400_000, this.notAfter),
     );
-    return {
-      certPem: pem('CERTIFICATE', der),
-      keyPem: createPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' })).export({
-        type: 'pkcs8',
-        format: 'pem',
-      }) as string,
-    };
+    return pem('CERTIFICATE', der);
   }
 }

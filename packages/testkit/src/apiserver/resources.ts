@@ -28,6 +28,8 @@ export interface ResourceInfo {
   categories: readonly string[];
   /** Review kinds (TokenReview, SubjectAccessReview) are create-only and never stored. */
   review?: boolean;
+  /** Subresources besides `status`, with their discovery verbs (`pods/log`, `certificatesigningrequests/approval`). */
+  subresources?: readonly { name: string; verbs: readonly string[] }[];
 }
 
 /** `apiVersion` of a resource (`v1`, `coordination.k8s.io/v1`). */
@@ -89,6 +91,7 @@ export const servedResources: readonly ResourceInfo[] = [
       'status.nominatedNodeName',
     ],
     categories: ['all'],
+    subresources: [{ name: 'log', verbs: ['get'] }],
   },
   {
     ...core,
@@ -190,6 +193,22 @@ export const servedResources: readonly ResourceInfo[] = [
     fieldLabels: [],
     categories: [],
     review: true,
+  },
+  {
+    group: 'certificates.k8s.io',
+    version: 'v1',
+    plural: 'certificatesigningrequests',
+    singular: 'certificatesigningrequest',
+    kind: 'CertificateSigningRequest',
+    listKind: 'CertificateSigningRequestList',
+    namespaced: false,
+    shortNames: ['csr'],
+    hasStatus: true,
+    allowCreateOnUpdate: false,
+    hasGeneration: false,
+    fieldLabels: ['spec.signerName'],
+    categories: [],
+    subresources: [{ name: 'approval', verbs: ['get', 'patch', 'update'] }],
   },
 ];
 

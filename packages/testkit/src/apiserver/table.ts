@@ -156,6 +156,32 @@ function eventRow(ev: JsonObject, now: number): Json[] {
   ];
 }
 
+/** `printCertificateSigningRequest`: the condition column is Denied/Approved/Pending, then `,Failed`, `,Issued`. */
+function csrRow(csr: JsonObject, now: number): Json[] {
+  const spec = obj(csr.spec);
+  const status = obj(csr.status);
+  const types = arr(status.conditions)
+    .map(obj)
+    .filter((c) => c.status === 'True')
+    .map((c) => s(c.type));
+  let condition = types.includes('Denied')
+    ? 'Denied'
+    : types.includes('Approved')
+      ? 'Approved'
+      : 'Pending';
+  if (types.includes('Failed')) condition += ',Failed';
+  if (s(status.certificate) !== '') condition += ',Issued';
+  const exp = spec.expirationSeconds;
+  return [
+    s(obj(csr.metadata).name),
+    age(csr, now),
+    s(spec.signerName),
+    s(spec.username),
+    typeof exp === 'number' ? humanDuration(exp * 1000) : '<none>',
+    condition,
+  ];
+}
+
 interface Printer {
   columns: ColumnDefinition[];
   row(o: JsonObject, now: number): Json[];
@@ -235,6 +261,18 @@ function printerFor(r: ResourceInfo): Printer {
       return {
         columns: [name, col('Holder', 'string'), ageCol],
         row: (o, now) => [s(obj(o.metadata).name), s(obj(o.spec).holderIdentity), age(o, now)],
+      };
+    case 'certificatesigningrequests':
+      return {
+        columns: [
+          name,
+          ageCol,
+          col('SignerName', 'string'),
+          col('Requestor', 'string'),
+          col('RequestedDuration', 'string'),
+          col('Condition', 'string'),
+        ],
+        row: csrRow,
       };
     default:
       return { columns: [name, ageCol], row: (o, now) => [s(obj(o.metadata).name), age(o, now)] };

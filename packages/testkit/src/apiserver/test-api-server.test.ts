@@ -152,6 +152,24 @@ describe('test API server', () => {
         }),
         expect.objectContaining({ name: 'authentication.k8s.io' }),
         expect.objectContaining({ name: 'authorization.k8s.io' }),
+        expect.objectContaining({ name: 'certificates.k8s.io' }),
+      ]);
+      expect(v1.body.resources).toContainEqual(
+        expect.objectContaining({ name: 'pods/log', kind: 'Pod', verbs: ['get'] }),
+      );
+      const certs = await call('GET', '/apis/certificates.k8s.io/v1');
+      expect(certs.body.resources).toEqual([
+        expect.objectContaining({
+          name: 'certificatesigningrequests',
+          kind: 'CertificateSigningRequest',
+          namespaced: false,
+          shortNames: ['csr'],
+        }),
+        expect.objectContaining({ name: 'certificatesigningrequests/status' }),
+        expect.objectContaining({
+          name: 'certificatesigningrequests/approval',
+          verbs: ['get', 'patch', 'update'],
+        }),
       ]);
       const coord = await call('GET', '/apis/coordination.k8s.io/v1');
       expect(coord.body.resources).toEqual([

@@ -36,6 +36,27 @@ import {
 import { apiVersionOf, findResource, servedResources, type ResourceInfo } from './resources.js';
 import { CertificateAuthority, type CertificateAndKey } from './certificates.js';
 import {
+  autoApprovable,
+  builtInSignerNames,
+  checkSignerRules,
+  csrRequestPem,
+  csrUsages,
+  isCsrApproved,
+  isCsrDenied,
+  isCsrFailed,
+  issueCsrCertificate,
+  prepareCsrApproval,
+  prepareCsrCreate,
+  prepareCsrStatus,
+  prepareCsrUpdate,
+  withApprovedCondition,
+  withFailedCondition,
+  type CsrSigningMode,
+} from './csr.js';
+import { parseCertificateRequest } from './certificate-request.js';
+import { parsePodLogOptions, podLogLocation, proxyPodLog } from './pod-log.js';
+import { decodeProtobufCsr, protobufContentType } from './protobuf.js';
+import {
   faultError,
   faultMatches,
   type ErrorFault,
@@ -132,6 +153,38 @@ export interface TestApiServerOptions {
   authorize?: (attributes: AuthorizationAttributes) => boolean;
   /** `gitVersion` reported by `/version`; default `v1.33.0`. */
   gitVersion?: string;
+  /**
+   * CA (PEM) that signed the kubelets' serving certificates, used to verify them
+   * when proxying `pods/log` (kube-apiserver's `--kubelet-certificate-authority`).
+   * Default: the server's own CA. A request with `insecureSkipTLSVerifyBackend=true`
+   * skips the check, as on the real server.
+   */
+  kubeletCaPem?: string;
+  /**
+   * Kubelet port used for `pods/log` when a node reports none in
+   * `status.daemonEndpoints.kubeletEndpoint.Port` (the real server's `--kubelet-port`,
+   * 10250). Default: none — such a log request is a 503, so a test never reaches a
+   * kubelet it did not start.
+   */
+  defaultKubeletPort?: number;
+  /**
+   * The built-in CSR controller (kube-controller-manager's csrapproving + csrsigning):
+   * in both modes an approved CSR for `kubernetes.io/kube-apiserver-client-kubelet`,
+   * `kubernetes.io/kubelet-serving` or `kubernetes.io/kube-apiserver-client` is
+   * signed with the server CA (or marked `Failed` when it breaks the signer's
+   * rules). `auto` also approves kubelet client CSRs from bootstrappers/the node
+   * itself and kubelet serving CSRs from the node itself. Default `manual`: only
+   * `/approval` writes, `kubectl certificate approve` or `signCsr` approve.
+   */
+  csrSigning?: CsrSigningMode;
+}
+
+/** Options of {@link TestApiServer.signCsr}. */
+export interface SignCsrOptions {
+  /** Approve a pending CSR first (reason `TestkitApproved`); default true. With false an unapproved CSR is an error. */
+  approve?: boolean;
+  /** Certificate lifetime in seconds instead of `spec.expirationSeconds` (at least 600, at most a year). */
+  durationSeconds?: number;
 }
 
 /** A running test API server. */
@@ -151,6 +204,21 @@ export interface TestApiServer {
   readonly caPem: string | undefined;
   /** Issues a client certificate for `user` signed by the server's CA (needs `tls`). */
   issueClientCertificate(user: ApiUser): CertificateAndKey;
+  /**
+   * The CA (PEM) that signed the API server's kubelet client certificate
+   * (CN `kube-apiserver-kubelet-client`, O `system:masters`), which a kubelet
+   * should trust for client authentication when the server proxies `pods/log`.
+   * Equals {@link caPem} with `tls`; a separate CA is made on plain HTTP.
+   */
+  readonly kubeletClientCaPem: string;
+  /**
+   * Approves (unless `approve: false`) and signs the named CSR by hand, as an
+   * administrator with `kubectl certificate approve` plus the signer would;
+   * returns the stored CSR with `status.certificate`. Throws for a missing,
+   * denied or (with `approve: false`) unapproved CSR, or one that breaks its
+   * built-in signer's rules.
+   */
+  signCsr(name: string, options?: SignCsrOptions): JsonObject;
   /** Accepts another bearer token for `user`. */
   addToken(token: string, user: ApiUser): void;
   /**
@@ -257,7 +325,10 @@ class ApiServerImpl {
   private readonly clock: Clock;
   private readonly watches = new Set<OpenWatch>();
   private readonly server: Server | HttpsServer;
-  readonly ca: CertificateAuthority | undefined;
+  /** Signs the serving certificate, client certificates, CSRs and the kubelet client certificate. */
+  readonly ca: CertificateAuthority;
+  readonly tls: boolean;
+  private kubeletClient: CertificateAndKey | undefined;
   readonly tokens = new Map<string, ApiUser>();
   private readonly users = new WeakMap<IncomingMessage, ApiUser>();
   private readonly errorFaults: { fault: ErrorFault; left: number }[] = [];
@@ -276,8 +347,16 @@ class ApiServerImpl {
       void this.handle(req, res);
     };
     for (const [token, user] of Object.entries(options.tokens ?? {})) this.tokens.set(token, user);
-    if (options.tls === true) {
-      this.ca = new CertificateAuthority();
+    this.tls = options.tls === true;
+    this.ca = new CertificateAuthority();
+    this.store.subscribe((e) => {
+      if (e.resource.plural === 'certificatesigningrequests' && e.type !== 'DELETED') {
+        const name = nameOf(e.object);
+        // After the write that caused it has been answered, like a controller reacting to a watch event.
+        queueMicrotask(() => this.reconcileCsr(name));
+      }
+    });
+    if (this.tls) {
       const serving = this.ca.issue({
         commonName: 'kube-apiserver',
         dnsNames: ['localhost', 'kubernetes', 'kubernetes.default'],
@@ -295,7 +374,6 @@ class ApiServerImpl {
         handler,
       );
     } else {
-      this.ca = undefined;
       this.server = createServer(handler);
     }
   }
@@ -449,7 +527,8 @@ class ApiServerImpl {
       this.record(req, url, route, verb, status);
     };
     try {
-      const body = await readBody(req);
+      const rawBody = await readBody(req);
+      const body = rawBody.toString('utf8');
       const method = req.method ?? 'GET';
       const q = url.searchParams;
       const nonResource = this.nonResource(url.pathname);
@@ -519,10 +598,20 @@ class ApiServerImpl {
         return;
       }
       const parsed = parsedRoute ?? this.route(url.pathname);
-      if (parsed.subresource !== '' && parsed.subresource !== 'status')
-        throw pathNotFound(url.pathname);
       if (parsed.subresource === 'status' && !parsed.resource.hasStatus)
         throw pathNotFound(url.pathname);
+      if (
+        parsed.subresource !== '' &&
+        parsed.subresource !== 'status' &&
+        !(parsed.resource.subresources ?? []).some((sr) => sr.name === parsed.subresource)
+      )
+        throw pathNotFound(url.pathname);
+      if (parsed.resource.plural === 'pods' && parsed.subresource === 'log') {
+        if (method !== 'GET')
+          throw methodNotAllowed('the server does not allow this method on the requested resource');
+        await this.podLog(req, res, url, parsed, (err) => send(err.status.code, err.status));
+        return;
+      }
       const table = wantsTable(req.headers.accept) ? includeObjectOf(q) : undefined;
       if (parsed.resource.review === true) {
         if (method !== 'POST' || parsed.name !== '') {
@@ -548,20 +637,23 @@ class ApiServerImpl {
               ),
         );
       } else if (method === 'POST' && parsed.name === '') {
-        const obj = this.jsonBody(req, body);
+        let obj = this.objectBody(req, rawBody, parsed);
+        if (parsed.resource.plural === 'certificatesigningrequests') {
+          const u = this.users.get(req);
+          obj = prepareCsrCreate(
+            obj,
+            u === undefined
+              ? { name: 'system:anonymous', groups: ['system:unauthenticated'] }
+              : { name: u.name, groups: u.groups ?? [] },
+          );
+        }
         send(201, this.store.create(parsed.resource, parsed.namespace, obj));
       } else if (method === 'PUT' && parsed.name !== '') {
-        const obj = this.jsonBody(req, body);
+        const obj = this.objectBody(req, rawBody, parsed);
         this.checkName(obj, parsed);
         const existed =
           this.store.tryGet(parsed.resource, parsed.namespace, parsed.name) !== undefined;
-        const out = this.store.update(
-          parsed.resource,
-          parsed.namespace,
-          obj,
-          parsed.subresource === 'status' ? 'status' : undefined,
-        );
-        send(existed ? 200 : 201, out);
+        send(existed ? 200 : 201, this.write(parsed, obj));
       } else if (method === 'PATCH' && parsed.name !== '') {
         send(200, this.patch(req, body, parsed));
       } else if (method === 'DELETE' && parsed.name !== '') {
@@ -582,6 +674,126 @@ class ApiServerImpl {
         );
       }
     }
+  }
+
+  /** The API server's kubelet client certificate (`--kubelet-client-certificate`), made on first use. */
+  private kubeletClientCertificate(): CertificateAndKey {
+    this.kubeletClient ??= this.ca.issue({
+      commonName: 'kube-apiserver-kubelet-client',
+      organizations: ['system:masters'],
+      usages: ['clientAuth'],
+    });
+    return this.kubeletClient;
+  }
+
+  /** `GET pods/<name>/log`: validate, locate the kubelet, stream its answer. */
+  private async podLog(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    route: RouteInfo,
+    sendStatus: (err: ApiStatusError) => void,
+  ): Promise<void> {
+    const opts = parsePodLogOptions(url.searchParams, route.name);
+    const pod = this.store.get(route.resource, route.namespace, route.name);
+    const spec = isObject(pod.spec) ? pod.spec : {};
+    const nodeName = typeof spec.nodeName === 'string' ? spec.nodeName : '';
+    const node =
+      nodeName === '' ? undefined : this.store.tryGet(this.store.resource('nodes'), '', nodeName);
+    const location = podLogLocation(pod, node, opts, this.options.defaultKubeletPort);
+    const status = await proxyPodLog(
+      res,
+      location,
+      {
+        clientCertificate: this.kubeletClientCertificate(),
+        caPem: this.options.kubeletCaPem ?? this.ca.certPem,
+      },
+      sendStatus,
+    );
+    if (status === 200) this.record(req, url, route, 'get', 200);
+  }
+
+  /**
+   * The built-in CSR controller, run after every CSR change: auto-approves (with
+   * `csrSigning: 'auto'`), then signs approved requests of the built-in signers or
+   * marks them Failed, like kube-controller-manager's csrapproving and csrsigning.
+   */
+  private reconcileCsr(name: string): void {
+    const r = this.store.resource('certificatesigningrequests', 'certificates.k8s.io');
+    try {
+      const csr = this.store.tryGet(r, '', name);
+      if (csr === undefined || isCsrDenied(csr) || isCsrFailed(csr)) return;
+      const now = rfc3339(this.clock.now());
+      if (!isCsrApproved(csr)) {
+        if (this.options.csrSigning !== 'auto') return;
+        const verdict = autoApprovable(csr);
+        if (verdict !== undefined)
+          this.store.update(
+            r,
+            '',
+            withApprovedCondition(csr, verdict.reason, verdict.message, now),
+            'status',
+          );
+        return;
+      }
+      const status = isObject(csr.status) ? csr.status : {};
+      if (typeof status.certificate === 'string' && status.certificate !== '') return;
+      const spec = isObject(csr.spec) ? csr.spec : {};
+      const signer = typeof spec.signerName === 'string' ? spec.signerName : '';
+      if (!builtInSignerNames.includes(signer)) return;
+      const why = checkSignerRules(
+        signer,
+        parseCertificateRequest(csrRequestPem(csr)),
+        csrUsages(csr),
+      );
+      if (why !== undefined) {
+        this.store.update(r, '', withFailedCondition(csr, why, now), 'status');
+        return;
+      }
+      this.storeCertificate(csr, issueCsrCertificate(this.ca, csr));
+    } catch {
+      // A concurrent write won (409) or the CSR went away: the next change reconciles again.
+    }
+  }
+
+  private storeCertificate(csr: JsonObject, certPem: string): JsonObject {
+    const r = this.store.resource('certificatesigningrequests', 'certificates.k8s.io');
+    const status = isObject(csr.status) ? { ...csr.status } : {};
+    status.certificate = Buffer.from(certPem, 'utf8').toString('base64');
+    return this.store.update(r, '', { ...csr, status }, 'status');
+  }
+
+  signCsr(name: string, options: SignCsrOptions): JsonObject {
+    const r = this.store.resource('certificatesigningrequests', 'certificates.k8s.io');
+    let csr = this.store.get(r, '', name);
+    if (isCsrDenied(csr)) throw new Error(`certificatesigningrequest ${name} is denied`);
+    if (isCsrFailed(csr)) throw new Error(`certificatesigningrequest ${name} has failed`);
+    if (!isCsrApproved(csr)) {
+      if (options.approve === false)
+        throw new Error(`certificatesigningrequest ${name} is not approved`);
+      csr = this.store.update(
+        r,
+        '',
+        withApprovedCondition(
+          csr,
+          'TestkitApproved',
+          'This CSR was approved by the test API server (signCsr).',
+          rfc3339(this.clock.now()),
+        ),
+        'status',
+      );
+    }
+    const status = isObject(csr.status) ? csr.status : {};
+    if (typeof status.certificate === 'string' && status.certificate !== '') return csr;
+    const spec = isObject(csr.spec) ? csr.spec : {};
+    const signer = typeof spec.signerName === 'string' ? spec.signerName : '';
+    const why = checkSignerRules(
+      signer,
+      parseCertificateRequest(csrRequestPem(csr)),
+      csrUsages(csr),
+    );
+    if (why !== undefined) throw new Error(`certificatesigningrequest ${name}: ${why}`);
+    return this.storeCertificate(csr, issueCsrCertificate(this.ca, csr, options.durationSeconds));
   }
 
   /** Answers a TokenReview (against the server's tokens) or a SubjectAccessReview (against `authorize`). */
@@ -707,17 +919,16 @@ class ApiServerImpl {
           };
           if (r.shortNames.length > 0) main.shortNames = [...r.shortNames];
           if (r.categories.length > 0) main.categories = [...r.categories];
-          const sub: JsonObject[] = r.hasStatus
-            ? [
-                {
-                  name: `${r.plural}/status`,
-                  singularName: '',
-                  namespaced: r.namespaced,
-                  kind: r.kind,
-                  verbs: ['get', 'patch', 'update'],
-                },
-              ]
-            : [];
+          const sub: JsonObject[] = [
+            ...(r.hasStatus ? [{ name: 'status', verbs: ['get', 'patch', 'update'] }] : []),
+            ...(r.subresources ?? []),
+          ].map((sr) => ({
+            name: `${r.plural}/${sr.name}`,
+            singularName: '',
+            namespaced: r.namespaced,
+            kind: r.kind,
+            verbs: [...sr.verbs],
+          }));
           return [main, ...sub];
         }),
       };
@@ -753,6 +964,19 @@ class ApiServerImpl {
     const resource = findResource(group, version, rest[0] ?? '');
     if (resource === undefined || rest.length > 3) throw pathNotFound(path);
     return { resource, namespace, name: rest[1] ?? '', subresource: rest[2] ?? '' };
+  }
+
+  /**
+   * The body of a create/update: JSON, or protobuf for CertificateSigningRequests
+   * (kubectl sends built-in kinds as protobuf; only the CSR is decoded here).
+   */
+  private objectBody(req: IncomingMessage, raw: Buffer, route: RouteInfo): JsonObject {
+    if (
+      route.resource.plural === 'certificatesigningrequests' &&
+      mediaType(req.headers['content-type']) === protobufContentType
+    )
+      return decodeProtobufCsr(raw);
+    return this.jsonBody(req, raw.toString('utf8'));
   }
 
   private jsonBody(req: IncomingMessage, body: string): JsonObject {
@@ -822,10 +1046,28 @@ class ApiServerImpl {
       typeof patchedRv === 'string'
         ? patchedRv
         : ((current.metadata as JsonObject).resourceVersion ?? '');
+    return this.write(route, next);
+  }
+
+  /**
+   * Stores a PUT or patched object through the resource's update strategy: the
+   * status subresource, CSR approval/status, or the main resource.
+   */
+  private write(route: RouteInfo, obj: JsonObject): JsonObject {
+    const r = route.resource;
+    if (r.plural === 'certificatesigningrequests') {
+      const current = this.store.get(r, '', route.name);
+      const now = rfc3339(this.clock.now());
+      if (route.subresource === 'approval')
+        return this.store.update(r, '', prepareCsrApproval(current, obj, now), 'status');
+      if (route.subresource === 'status')
+        return this.store.update(r, '', prepareCsrStatus(current, obj, now), 'status');
+      return this.store.update(r, '', prepareCsrUpdate(current, obj));
+    }
     return this.store.update(
-      route.resource,
+      r,
       route.namespace,
-      next,
+      obj,
       route.subresource === 'status' ? 'status' : undefined,
     );
   }
@@ -1104,11 +1346,15 @@ function includeObjectOf(q: URLSearchParams): IncludeObject {
   throw badRequest(`includeObject must be one of None, Metadata, Object; got ${v}`);
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function rfc3339(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -1123,7 +1369,7 @@ export async function startTestApiServer(
   const impl = new ApiServerImpl(options);
   const port = await impl.listen(options.port ?? 0);
   return {
-    url: `${impl.ca === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
+    url: `${impl.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     store: impl.store,
     requests: impl.requests,
@@ -1143,9 +1389,11 @@ export async function startTestApiServer(
       },
     },
     stop: () => impl.stop(),
-    caPem: impl.ca?.certPem,
+    caPem: impl.tls ? impl.ca.certPem : undefined,
+    kubeletClientCaPem: impl.ca.certPem,
+    signCsr: (name, options) => impl.signCsr(name, options ?? {}),
     issueClientCertificate: (user) => {
-      if (impl.ca === undefined)
+      if (!impl.tls)
         throw new Error('issueClientCertificate needs a server started with tls: true');
       return impl.ca.issue({
         commonName: user.name,
@@ -1157,7 +1405,7 @@ export async function startTestApiServer(
       impl.tokens.set(token, user);
     },
     kubeconfig: (credentials) => {
-      const server = `${impl.ca === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
+      const server = `${impl.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
       const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
       const user: Record<string, string> =
         credentials === undefined
@@ -1169,7 +1417,7 @@ export async function startTestApiServer(
                 'client-key-data': b64(credentials.keyPem),
               };
       const cluster: Record<string, string> = { server };
-      if (impl.ca !== undefined) cluster['certificate-authority-data'] = b64(impl.ca.certPem);
+      if (impl.tls) cluster['certificate-authority-data'] = b64(impl.ca.certPem);
       return JSON.stringify(
         {
           apiVersion: 'v1',
