@@ -96,6 +96,9 @@ export {
   standaloneSecretManager,
 } from './config-objects.js';
 
+export { PodVolumePlugins } from './volume-plugin.js';
+export type { MountedVolume, PodVolumePlugin } from './volume-plugin.js';
+
 export { NodePressureProvider, noNodePressure } from './node-conditions.js';
 export type { NodePressure } from './node-conditions.js';
 
