@@ -12,3 +12,74 @@ export {
   loadKubeConfig,
 } from './kube-api.js';
 export type { KubeApi, KubeApiOptions, KubeConfigSource } from './kube-api.js';
+export {
+  ApiEventRecorder,
+  createApiEventRecorder,
+  defaultEventBurst,
+  defaultEventFlushTimeoutMs,
+  defaultEventQueueSize,
+  defaultEventRecordQps,
+  defaultEventRetrySleepMs,
+  maxTriesPerEvent,
+  nodeReference,
+} from './event-recorder.js';
+export type { ApiEventRecorderOptions, EventRecorderStats } from './event-recorder.js';
+export { registerApiEventRecorder } from './event-recorder-register.js';
+export {
+  EventCorrelator,
+  aggregatedEventMessagePrefix,
+  defaultAggregateIntervalMs,
+  defaultAggregateMaxEvents,
+  defaultEventCacheSize,
+  defaultSpamBurst,
+  defaultSpamQps,
+} from './event-correlator.js';
+export type { CoreEvent, EventCorrelation, EventCorrelatorOptions } from './event-correlator.js';
+export { KubeApiCallError, apiFailureOf, isResourceExpired } from './api-call.js';
+export type { ApiFailure } from './api-call.js';
+export {
+  Reflector,
+  createApiListerWatcher,
+  defaultListTimeoutMs,
+  defaultMinWatchTimeoutSeconds,
+  defaultReflectorBackoffResetMs,
+  defaultReflectorInitialBackoffMs,
+  defaultReflectorMaxBackoffMs,
+  defaultReflectorPageSize,
+  defaultReflectorUnhealthyAfterMs,
+  defaultWatchSilenceTimeoutMs,
+} from './reflector.js';
+export type {
+  ApiCollection,
+  KubeObject,
+  ListCallParams,
+  ListPage,
+  ListPageOptions,
+  ListerWatcher,
+  ReflectorEventHandler,
+  ReflectorHealth,
+  ReflectorOptions,
+  WatchRequestOptions,
+} from './reflector.js';
+export {
+  ApiPodSource,
+  createApiPodSource,
+  defaultCheckpointMinIntervalMs,
+  parseCheckpoint,
+  podCheckpointKind,
+} from './api-pod-source.js';
+export type { ApiPodSourceOptions, PodCheckpoint, PodReflectorTuning } from './api-pod-source.js';
+export { podConfigMapNames, podSecretNames } from './pod-references.js';
+export {
+  WatchingConfigMapManager,
+  WatchingSecretManager,
+  createWatchingConfigMapManager,
+  createWatchingSecretManager,
+  defaultObjectSyncTimeoutMs,
+} from './watching-object-managers.js';
+export type {
+  ObjectReflectorTuning,
+  WatchingObjectManagerOptions,
+} from './watching-object-managers.js';
+export { ApiServerPodSource, KubeApiClient, registerKubeClient } from './register.js';
+export type { KubeClientOptions } from './register.js';

@@ -9,9 +9,18 @@ import {
   StorageV1Api,
   Watch,
   createConfiguration,
+  wrapHttpLibrary,
+  type HttpLibrary,
   type RequestContext,
+  type ResponseContext,
 } from '@kubernetes/client-node';
-import { InvalidConfigError, RealClock, type Clock } from '@nodeagent/core';
+import {
+  InvalidConfigError,
+  RealClock,
+  noopMetrics,
+  type Clock,
+  type MetricsRegistry,
+} from '@nodeagent/core';
 import { TokenBucketRateLimiter } from './rate-limiter.js';
 
 /** Kubelet `kubeAPIQPS` default. */
@@ -59,6 +68,63 @@ export interface KubeApiOptions {
   /** `User-Agent` header, e.g. `nodeagent/0.1.0 (linux/amd64)`. */
   userAgent?: string;
   clock?: Clock;
+  /**
+   * Where to export client-go's REST client metrics: `rest_client_requests_total{code,method,host}`
+   * (code `<error>` when no response came), `rest_client_request_duration_seconds{verb,host}`
+   * (until the response headers) and `rest_client_rate_limiter_duration_seconds{verb,host}`
+   * (time spent waiting for the `qps`/`burst` limiter). Default: none.
+   */
+  metrics?: MetricsRegistry;
+}
+
+/** client-go's latency buckets for the REST client histograms, in seconds. */
+const restClientLatencyBuckets = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
+
+/**
+ * Wraps the HTTP library of client-node so every request is counted and timed
+ * (client-go `metrics.RequestResult` / `RequestLatency`); the middleware's `post`
+ * hook sees only the response, so the request is measured around `send`.
+ */
+function instrumentHttpLibrary(
+  inner: HttpLibrary,
+  clock: Clock,
+  metrics: MetricsRegistry,
+): HttpLibrary {
+  const requests = metrics.counter({
+    name: 'rest_client_requests_total',
+    help: 'Number of HTTP requests, partitioned by status code, method, and host.',
+    labelNames: ['code', 'method', 'host'],
+  });
+  const duration = metrics.histogram({
+    name: 'rest_client_request_duration_seconds',
+    help: 'Request latency in seconds. Broken down by verb, and host.',
+    labelNames: ['verb', 'host'],
+    buckets: restClientLatencyBuckets,
+  });
+  return wrapHttpLibrary({
+    async send(request: RequestContext): Promise<ResponseContext> {
+      const method = request.getHttpMethod().toString();
+      const host = hostOf(request.getUrl());
+      const start = clock.monotonicNow();
+      let code = '<error>';
+      try {
+        const response = await inner.send(request).toPromise();
+        code = String(response.httpStatusCode);
+        return response;
+      } finally {
+        requests.inc({ code, method, host });
+        duration.observe({ verb: method, host }, (clock.monotonicNow() - start) / 1000);
+      }
+    },
+  });
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
 }
 
 /**
@@ -100,13 +166,36 @@ export function createKubeApi(config: KubeConfig, options: KubeApiOptions = {}):
   const cluster = config.getCurrentCluster();
   if (!cluster) throw new InvalidConfigError('kubeconfig has no current cluster');
   const userAgent = options.userAgent;
+  const metrics = options.metrics ?? noopMetrics;
+  const rateLimiterDuration = metrics.histogram({
+    name: 'rest_client_rate_limiter_duration_seconds',
+    help: 'Client side rate limiter latency in seconds. Broken down by verb, and host.',
+    labelNames: ['verb', 'host'],
+    buckets: restClientLatencyBuckets,
+  });
+  const baseServer = new ServerConfiguration(cluster.server, {});
+  const instrumented = options.metrics
+    ? {
+        httpApi: instrumentHttpLibrary(
+          createConfiguration({ baseServer }).httpApi,
+          clock,
+          options.metrics,
+        ),
+      }
+    : {};
   const configuration = createConfiguration({
-    baseServer: new ServerConfiguration(cluster.server, {}),
+    baseServer,
     authMethods: { default: config },
+    ...instrumented,
     promiseMiddleware: [
       {
         pre: async (context: RequestContext) => {
+          const waitStart = clock.monotonicNow();
           await limiter.acquire();
+          rateLimiterDuration.observe(
+            { verb: context.getHttpMethod().toString(), host: hostOf(context.getUrl()) },
+            (clock.monotonicNow() - waitStart) / 1000,
+          );
           if (userAgent) context.setHeaderParam('User-Agent', userAgent);
           return context;
         },

@@ -1,0 +1,123 @@
+import {
+  Clock,
+  ConfigMapManager,
+  Logger,
+  Random,
+  SecretManager,
+  createToken,
+  resolveOptional,
+  type FactoryRegistry,
+  type InjectionToken,
+  type TokenResolver,
+} from '@nodeagent/core';
+import { ApiPodSource, type PodReflectorTuning } from './api-pod-source.js';
+import { createKubeApi, loadKubeConfig, type KubeApi, type KubeConfigSource } from './kube-api.js';
+import {
+  WatchingConfigMapManager,
+  WatchingSecretManager,
+  type ObjectReflectorTuning,
+} from './watching-object-managers.js';
+
+/** Token of the agent's shared, rate-limited API clients. */
+export const KubeApiClient: InjectionToken<KubeApi> = createToken<KubeApi>('KubeApiClient');
+
+/**
+ * Token of the API server pod source; the agent adds it to its `PodSources` list
+ * (e.g. `[...r.resolve(StaticPodSources), r.resolve(ApiServerPodSource)]`).
+ */
+export const ApiServerPodSource: InjectionToken<ApiPodSource> =
+  createToken<ApiPodSource>('ApiServerPodSource');
+
+/** Options of {@link registerKubeClient}. */
+export interface KubeClientOptions {
+  /** This node's name. */
+  nodeName: string;
+  /** Ready API clients; else built from `kubeconfig` with `qps`/`burst`/`userAgent`. */
+  api?: KubeApi;
+  /** Where to load the API server configuration from (kubelet `--kubeconfig`, or in-cluster). */
+  kubeconfig?: KubeConfigSource;
+  /** kubelet `kubeAPIQPS` (default 50). */
+  qps?: number;
+  /** kubelet `kubeAPIBurst` (default 100). */
+  burst?: number;
+  userAgent?: string;
+  /** The pod source's checkpoint file (see `ApiPodSource`); none when unset. */
+  podCheckpointPath?: string;
+  /** Tuning of the pod reflector. */
+  podReflector?: PodReflectorTuning;
+  /** Tuning of the ConfigMap/Secret reflectors. */
+  objectReflector?: ObjectReflectorTuning;
+  /** Bounded wait of `getConfigMap`/`getSecret` for a first sync, ms (default 1000). */
+  objectSyncTimeoutMs?: number;
+  /** Else the container's `Clock` (required there then). */
+  clock?: Clock;
+  /** Else the container's `Random` when registered, else `Math.random`. */
+  random?: Random;
+  /** Else the container's `Logger` when registered. */
+  logger?: Logger;
+}
+
+/**
+ * Registers API-server mode's client side, each created once on first resolve:
+ * `KubeApiClient` (shared rate-limited clients), `ApiServerPodSource` (the `api` pod
+ * source, for the agent to add to `PodSources`), and core's `ConfigMapManager` and
+ * `SecretManager` as the watching managers.
+ */
+export function registerKubeClient(container: FactoryRegistry, options: KubeClientOptions): void {
+  let api: KubeApi | undefined;
+  let source: ApiPodSource | undefined;
+  let configMaps: WatchingConfigMapManager | undefined;
+  let secrets: WatchingSecretManager | undefined;
+  const common = (r: TokenResolver): { clock: Clock; random?: Random; logger?: Logger } => {
+    const clock = options.clock ?? r.resolve(Clock);
+    const random = options.random ?? resolveOptional(r, Random);
+    const logger = options.logger ?? resolveOptional(r, Logger);
+    return { clock, ...(random ? { random } : {}), ...(logger ? { logger } : {}) };
+  };
+  const getApi = (r: TokenResolver): KubeApi => {
+    if (api === undefined) {
+      if (options.api !== undefined) api = options.api;
+      else {
+        const config = loadKubeConfig(options.kubeconfig ?? {});
+        api = createKubeApi(config, {
+          clock: common(r).clock,
+          ...(options.qps !== undefined ? { qps: options.qps } : {}),
+          ...(options.burst !== undefined ? { burst: options.burst } : {}),
+          ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),
+        });
+      }
+    }
+    return api;
+  };
+  container.register(KubeApiClient, { useFactory: getApi });
+  container.register(ApiServerPodSource, {
+    useFactory: (r) => {
+      source ??= new ApiPodSource({
+        ...common(r),
+        nodeName: options.nodeName,
+        api: getApi(r),
+        ...(options.podCheckpointPath !== undefined
+          ? { checkpointPath: options.podCheckpointPath }
+          : {}),
+        ...(options.podReflector ? { reflector: options.podReflector } : {}),
+      });
+      return source;
+    },
+  });
+  const managerOptions = (
+    r: TokenResolver,
+  ): ConstructorParameters<typeof WatchingSecretManager>[0] => ({
+    ...common(r),
+    api: getApi(r),
+    ...(options.objectSyncTimeoutMs !== undefined
+      ? { syncTimeoutMs: options.objectSyncTimeoutMs }
+      : {}),
+    ...(options.objectReflector ? { reflector: options.objectReflector } : {}),
+  });
+  container.register(ConfigMapManager, {
+    useFactory: (r) => (configMaps ??= new WatchingConfigMapManager(managerOptions(r))),
+  });
+  container.register(SecretManager, {
+    useFactory: (r) => (secrets ??= new WatchingSecretManager(managerOptions(r))),
+  });
+}
