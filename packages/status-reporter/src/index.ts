@@ -79,7 +79,7 @@ export {
   parseOsRelease,
 } from './machine-info.js';
 export type { HostMachineInfoOptions, HugePages, MachineInfo } from './machine-info.js';
-export { KubeApiToken, registerStatusReporter } from './register.js';
+export { registerStatusReporter } from './register.js';
 export type { StatusReporterOptions } from './register.js';
 
 // Pod status manager and mirror pods (kubelet pkg/kubelet/status, pkg/kubelet/pod/mirror_client.go).

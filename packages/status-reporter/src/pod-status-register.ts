@@ -8,7 +8,7 @@ import {
   type FactoryRegistry,
   type TokenResolver,
 } from '@nodeagent/core';
-import type { KubeApi } from '@nodeagent/kube-client';
+import { KubeApiClient, type KubeApi } from '@nodeagent/kube-client';
 import { ApiMirrorClient } from './mirror-client.js';
 import { ApiPodStatusManager, type ApiPodStatusManagerOptions } from './pod-status-manager.js';
 
@@ -17,8 +17,8 @@ export interface PodStatusReportingOptions extends Omit<
   ApiPodStatusManagerOptions,
   'api' | 'clock' | 'random' | 'logger'
 > {
-  /** The agent's API clients. */
-  api: KubeApi;
+  /** The agent's API clients; default the container's `KubeApiClient`. */
+  api?: KubeApi | undefined;
   /** This node's name (owner of mirror pods). */
   nodeName: string;
   /** Default: the container's `Clock`, else the real clock. */
@@ -50,6 +50,7 @@ export function registerPodStatusReporting(
         const log = logger(r);
         manager = new ApiPodStatusManager({
           ...options,
+          api: options.api ?? r.resolve(KubeApiClient),
           ...(clock ? { clock } : {}),
           ...(random ? { random } : {}),
           ...(log ? { logger: log } : {}),
@@ -63,7 +64,7 @@ export function registerPodStatusReporting(
       if (!mirrors) {
         const log = logger(r);
         mirrors = new ApiMirrorClient({
-          api: options.api,
+          api: options.api ?? r.resolve(KubeApiClient),
           nodeName: options.nodeName,
           ...(log ? { logger: log } : {}),
         });

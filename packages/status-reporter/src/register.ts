@@ -8,13 +8,11 @@ import {
   PodLifecycleEventGenerator,
   Random,
   RealClock,
-  createToken,
   resolveOptional,
   type FactoryRegistry,
-  type InjectionToken,
   type TokenResolver,
 } from '@nodeagent/core';
-import type { KubeApi } from '@nodeagent/kube-client';
+import { KubeApiClient, type KubeApi } from '@nodeagent/kube-client';
 import {
   NodeLeaseController,
   NodeLeaseControllerToken,
@@ -22,19 +20,20 @@ import {
 } from './lease-controller.js';
 import { MachineInfoProvider, createHostMachineInfoProvider } from './machine-info.js';
 import {
+  registerPodStatusReporting,
+  type PodStatusReportingOptions,
+} from './pod-status-register.js';
+import {
   NodeStatusManager,
   NodeStatusManagerToken,
   type NodeStatusManagerOptions,
 } from './node-status-manager.js';
 
-/** The agent's API connection, for DI (registered by the agent from `@nodeagent/kube-client`). */
-export const KubeApiToken: InjectionToken<KubeApi> = createToken<KubeApi>('KubeApi');
-
 /** Options of {@link registerStatusReporter}. */
 export interface StatusReporterOptions {
   /** The Node's name. */
   nodeName: string;
-  /** The API connection; default the container's `KubeApiToken`. */
+  /** The API connection; default the container's `KubeApiClient` (registered by `registerKubeClient`). */
   api?: KubeApi;
   /**
    * Node status options (everything but the collaborators, which come from the
@@ -48,6 +47,8 @@ export interface StatusReporterOptions {
   >;
   /** Node lease options (duration, renew interval). */
   lease?: Pick<NodeLeaseControllerOptions, 'leaseDurationSeconds' | 'renewIntervalMs'>;
+  /** Pod status manager options (sync period, back-off). */
+  podStatus?: Omit<PodStatusReportingOptions, 'api' | 'nodeName'>;
   /** The agent's root directory for `ephemeral-storage` capacity; default `/var/lib/kubelet`. */
   rootDir?: string;
 }
@@ -56,7 +57,8 @@ export interface StatusReporterOptions {
  * Registers the status reporter's parts as lazily created singletons:
  * `NodeStatusManagerToken` (node registration and status) and
  * `NodeLeaseControllerToken` (node Lease, owner reference from the status manager's
- * Node), plus a host `MachineInfoProvider` unless the container already has one.
+ * Node), core's `PodStatusManager` and `MirrorClient`, plus a host
+ * `MachineInfoProvider` unless the container already has one.
  * The agent starts and stops them.
  */
 export function registerStatusReporter(
@@ -64,7 +66,7 @@ export function registerStatusReporter(
   options: StatusReporterOptions,
 ): void {
   const clockOf = (r: TokenResolver): Clock => resolveOptional(r, Clock) ?? new RealClock();
-  const apiOf = (r: TokenResolver): KubeApi => options.api ?? r.resolve(KubeApiToken);
+  const apiOf = (r: TokenResolver): KubeApi => options.api ?? r.resolve(KubeApiClient);
 
   let machineInfo: MachineInfoProvider | undefined;
   const machineInfoOf = (): MachineInfoProvider => {
@@ -124,8 +126,10 @@ export function registerStatusReporter(
   container.register(NodeStatusManagerToken, { useFactory: nodeStatusOf });
   container.register(NodeLeaseControllerToken, { useFactory: leaseOf });
 
-  // ---- Pod status manager and mirror client (the pod status engineer adds them here):
-  // container.register(PodStatusManager, { useFactory: … });
-  // container.register(MirrorClient, { useFactory: … });
-  // ---- end of pod status manager and mirror client
+  // Pod status manager (PodStatusManager) and mirror client (MirrorClient).
+  registerPodStatusReporting(container, {
+    ...options.podStatus,
+    nodeName: options.nodeName,
+    api: options.api,
+  });
 }
