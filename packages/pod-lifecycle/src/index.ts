@@ -46,3 +46,4 @@ export type { ContainerWaitingReason, GeneratePodStatusOptions } from './status.
 export { runLifecycleHandler } from './hooks.js';
 export * from './kuberuntime/index.js';
 export * from './cm/index.js';
+export * from './eviction/index.js';
