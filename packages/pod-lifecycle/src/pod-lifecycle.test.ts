@@ -524,4 +524,56 @@ describe('PodLifecycle in API mode (status manager, mirror pods)', () => {
     expect(deleted).toContainEqual(['ghost_default', 'm3']);
     expect(h.lifecycle.pods().map((v) => v.pod.metadata.uid)).toEqual(['static-uid']);
   });
+
+  it('evicts a pod: stopped, final status Failed/Evicted with the DisruptionTarget condition, never restarted', async () => {
+    const api = new TestSource('api');
+    const statusManager = recordingStatusManager();
+    const h = await harness([], { extraSources: [api], statusManager });
+    api.set([apiPod('ev')]);
+    await h.step(2_000);
+    expect(h.containers('ev')[0]?.state).toBe('CONTAINER_RUNNING');
+    const message = 'The node was low on resource: memory. ';
+    let evicted = false;
+    void h.lifecycle
+      .evictPod(h.lifecycle.pods()[0]!.pod, {
+        gracePeriodSeconds: 1,
+        message,
+        status: {
+          phase: 'Failed',
+          reason: 'Evicted',
+          message,
+          conditions: [
+            {
+              type: 'DisruptionTarget',
+              status: 'True',
+              reason: 'TerminationByKubelet',
+              message,
+            },
+          ],
+        },
+      })
+      .then(() => {
+        evicted = true;
+      });
+    await h.step(5_000);
+    expect(evicted).toBe(true);
+    const final = statusManager.getPodStatus('ev');
+    expect(final).toMatchObject({ phase: 'Failed', reason: 'Evicted', message });
+    expect(final?.conditions?.find((c) => c.type === 'DisruptionTarget')?.status).toBe('True');
+    expect(final?.containerStatuses?.[0]?.state?.terminated).toBeDefined();
+    // Still desired, yet never started again.
+    await h.step(70_000);
+    expect(h.containers('ev').filter((c) => c.state === 'CONTAINER_RUNNING')).toEqual([]);
+  });
+
+  it('a pod already terminal in the API server is not started (agent restart after eviction)', async () => {
+    const api = new TestSource('api');
+    const h = await harness([], { extraSources: [api] });
+    const done = apiPod('done');
+    done.status = { phase: 'Failed', reason: 'Evicted' };
+    api.set([done]);
+    await h.step(3_000);
+    expect(h.containers('done')).toEqual([]);
+    expect(h.runtime.listSandboxesNow()).toEqual([]);
+  });
 });

@@ -49,6 +49,23 @@ export interface PodLifecycleOptions extends RuntimeManagerOptions {
 /** How long a mirror pod just created may stay unseen in the API source before it is created again. */
 const mirrorPodRecreateAfterMs = 10_000;
 
+/** The final status of an evicted pod: the terminal container statuses under the eviction's phase, reason, message and conditions. */
+function evictedStatus(terminal: k8s.PodStatus, eviction: k8s.PodStatus): k8s.PodStatus {
+  const conditions = [...(terminal.conditions ?? [])];
+  for (const c of eviction.conditions ?? []) {
+    const i = conditions.findIndex((x) => x.type === c.type);
+    if (i >= 0) conditions[i] = c;
+    else conditions.push(c);
+  }
+  return {
+    ...terminal,
+    phase: eviction.phase ?? 'Failed',
+    ...(eviction.reason ? { reason: eviction.reason } : {}),
+    ...(eviction.message ? { message: eviction.message } : {}),
+    conditions,
+  };
+}
+
 /** The kubelet's pod full name, `name_namespace` (mirror client, logs). */
 function kubeletFullName(pod: k8s.Pod): string {
   return `${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? 'default'}`;
@@ -78,6 +95,10 @@ export class PodLifecycle {
   private housekeepingRunning = false;
   /** When a mirror pod was last created, by static pod full name and config hash. */
   private readonly mirrorCreatedAt = new Map<string, number>();
+  /** Pods being evicted: the status they end with (phase Failed, reason Evicted…). */
+  private readonly evictions = new Map<string, k8s.PodStatus>();
+  /** Callers waiting for a pod's worker to finish terminating it. */
+  private readonly terminatedWaiters = new Map<string, Array<() => void>>();
   /** UIDs of mirror pods this agent deleted (forgotten once the API source drops them). */
   private readonly deletedMirrorUids = new Set<string>();
   private started = false;
@@ -113,11 +134,19 @@ export class PodLifecycle {
       },
       syncTerminatingPod: async (pod: k8s.Pod, options: KillPodOptions, context) => {
         await manager.syncTerminatingPod(pod, options, context);
-        if (options.reason !== 'Orphaned') await manager.publishTerminalStatus(pod);
+        // Orphans have no API object; a pod already terminal in the API keeps its status.
+        if (options.reason === 'Orphaned' || options.reason === 'Terminal') return;
+        const eviction = this.evictions.get(podUid(pod));
+        await manager.publishTerminalStatus(
+          pod,
+          eviction ? (status) => evictedStatus(status, eviction) : undefined,
+        );
       },
       syncTerminatedPod: async (pod: k8s.Pod, options: KillPodOptions, context) => {
         await manager.syncTerminatedPod(pod, options, context);
         this.options.statusManager?.podTerminated(pod);
+        this.terminatedWaiters.get(podUid(pod))?.forEach((resolve) => resolve());
+        this.terminatedWaiters.delete(podUid(pod));
       },
     };
   }
@@ -164,6 +193,39 @@ export class PodLifecycle {
         error: err instanceof Error ? err.message : String(err),
       });
     }
+  }
+
+  /**
+   * Stops a pod for node-pressure eviction (the eviction manager's `killPod`): kills it
+   * with the given grace period, publishes `status` (phase Failed, reason Evicted,
+   * message, DisruptionTarget condition) over the terminal container statuses, and
+   * never restarts it. Resolves once the pod is stopped and its resources released,
+   * or after the grace period plus 30 s (kubelet `podCleanupTimeout`).
+   */
+  async evictPod(
+    pod: k8s.Pod,
+    options: { gracePeriodSeconds: number; message: string; status: k8s.PodStatus },
+  ): Promise<void> {
+    const uid = podUid(pod);
+    this.evictions.set(uid, options.status);
+    const done = new Promise<void>((resolve) => {
+      const list = this.terminatedWaiters.get(uid) ?? [];
+      list.push(resolve);
+      this.terminatedWaiters.set(uid, list);
+    });
+    this.workers.updatePod({
+      type: 'kill',
+      pod,
+      kill: { gracePeriodSeconds: options.gracePeriodSeconds, reason: 'Evicted' },
+    });
+    const timeout = new AbortController();
+    await Promise.race([
+      done,
+      this.clock
+        .sleep((options.gracePeriodSeconds + 30) * 1000, timeout.signal)
+        .catch(() => undefined),
+    ]);
+    timeout.abort();
   }
 
   /** Subscribes to sources, PLEG and probes, and starts housekeeping. */
@@ -247,6 +309,17 @@ export class PodLifecycle {
         if (staticPod && this.workers.phase(podUid(staticPod)) === 'syncing') {
           this.workers.updatePod({ type: 'sync', pod: staticPod });
         }
+        continue;
+      }
+      if (
+        update.op === PodOperation.ADD &&
+        !pod.metadata?.deletionTimestamp &&
+        (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') &&
+        !isStaticPod(pod)
+      ) {
+        // Already terminal in the API server (e.g. evicted before an agent restart):
+        // never started again; whatever is left of it is stopped (kubelet podWorkers).
+        this.workers.updatePod({ type: 'kill', pod, kill: { reason: 'Terminal' } });
         continue;
       }
       const op =
@@ -339,7 +412,10 @@ export class PodLifecycle {
     try {
       const desired = new Set(this.config.pods().map(podUid));
       for (const uid of this.workers.knownPods()) {
-        if (!desired.has(uid) && this.workers.isFinished(uid)) this.workers.removeWorker(uid);
+        if (!desired.has(uid) && this.workers.isFinished(uid)) {
+          this.workers.removeWorker(uid);
+          this.evictions.delete(uid);
+        }
       }
       this.manager.gcBackoff();
       this.options.probes?.cleanupPods(desired);

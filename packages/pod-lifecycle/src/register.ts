@@ -5,7 +5,9 @@ import {
   EventRecorder,
   ImageService,
   Logger,
+  MirrorClient,
   PodLifecycleEventGenerator,
+  PodStatusManager,
   PodSources,
   ProbeManager,
   Random,
@@ -35,15 +37,23 @@ export type RegisterPodLifecycleOptions = Omit<
   | 'random'
   | 'configMaps'
   | 'secrets'
+  | 'statusManager'
+  | 'mirrorClient'
 > &
-  Partial<Pick<PodLifecycleOptions, 'sources' | 'probes' | 'configMaps' | 'secrets'>>;
+  Partial<
+    Pick<
+      PodLifecycleOptions,
+      'sources' | 'probes' | 'configMaps' | 'secrets' | 'statusManager' | 'mirrorClient'
+    >
+  >;
 
 /**
  * Registers one `PodLifecycle` (token `PodLifecycle`), built from the container's
  * ContainerRuntime, ImageService, PodLifecycleEventGenerator (its cache), Clock, and
  * — when registered — Logger, EventRecorder, ProbeManager, Random, PodSources,
  * ConfigMapManager and SecretManager (without them ConfigMap/Secret references behave as
- * on a kubelet without an API server: missing, unless optional).
+ * on a kubelet without an API server: missing, unless optional), PodStatusManager and
+ * MirrorClient (API mode).
  */
 export function registerPodLifecycle(
   container: FactoryRegistry,
@@ -60,6 +70,8 @@ export function registerPodLifecycle(
       const random = resolveOptional(r, Random);
       const configMaps = options.configMaps ?? resolveOptional(r, ConfigMapManager);
       const secrets = options.secrets ?? resolveOptional(r, SecretManager);
+      const statusManager = options.statusManager ?? resolveOptional(r, PodStatusManager);
+      const mirrorClient = options.mirrorClient ?? resolveOptional(r, MirrorClient);
       instance = new PodLifecycle({
         ...options,
         runtime: r.resolve(ContainerRuntime),
@@ -74,6 +86,8 @@ export function registerPodLifecycle(
         ...(random ? { random } : {}),
         ...(configMaps ? { configMaps } : {}),
         ...(secrets ? { secrets } : {}),
+        ...(statusManager ? { statusManager } : {}),
+        ...(mirrorClient ? { mirrorClient } : {}),
       });
       return instance;
     },

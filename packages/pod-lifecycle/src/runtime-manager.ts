@@ -994,7 +994,10 @@ export class RuntimeManager implements PodSyncHandler {
    * `SyncTerminatingPod` → `generateAPIPodStatus(podIsTerminal)`): every container
    * terminated, phase Succeeded or Failed.
    */
-  async publishTerminalStatus(pod: k8s.Pod): Promise<k8s.PodStatus> {
+  async publishTerminalStatus(
+    pod: k8s.Pod,
+    adjust?: (status: k8s.PodStatus) => k8s.PodStatus,
+  ): Promise<k8s.PodStatus> {
     const uid = podUid(pod);
     const fresh = await this.listPod(uid, this.options.cache.get(uid).status);
     return this.publishStatus(
@@ -1002,6 +1005,7 @@ export class RuntimeManager implements PodSyncHandler {
       fresh,
       this.waiting.get(uid) ?? new Map<string, ContainerWaitingReason>(),
       true,
+      adjust,
     );
   }
 
@@ -1107,6 +1111,7 @@ export class RuntimeManager implements PodSyncHandler {
     runtime: RuntimePodStatus,
     waiting: Map<string, ContainerWaitingReason>,
     podIsTerminal = false,
+    adjust?: (status: k8s.PodStatus) => k8s.PodStatus,
   ): k8s.PodStatus {
     const uid = podUid(pod);
     this.waiting.set(uid, waiting);
@@ -1128,6 +1133,7 @@ export class RuntimeManager implements PodSyncHandler {
       }
     }
     status = applyReadiness(pod, status);
+    if (adjust) status = adjust(status);
     const before = this.statuses.get(uid);
     this.statuses.set(uid, status);
     this.emitChanges(pod, before, status);
