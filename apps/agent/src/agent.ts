@@ -33,8 +33,11 @@ import type { AgentConfig } from './config/agent-config.js';
 import { formatGoDuration } from './config/go-duration.js';
 import { LoggingEventRecorder } from './event-recorder.js';
 import { PromMetricsRegistry } from './metrics.js';
+import { isApiMode, registerApiMode } from './api-mode.js';
+import { registerNodeProtection } from './node-protection.js';
 import type { PodStateChange } from './pod-state-view.js';
 import { checkRuntimeSocket } from './runtime-socket.js';
+import { agentVersion } from './version.js';
 
 /** The running node agent. */
 export interface Agent {
@@ -108,9 +111,12 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
   container.register(Logger, { useValue: logger });
   container.register(MetricsRegistry, { useValue: metrics });
   container.register(Random, { useValue: options.random ?? mathRandom });
-  container.register(EventRecorder, {
-    useValue: options.eventRecorder ?? new LoggingEventRecorder(logger),
-  });
+  const apiMode = isApiMode(config);
+  if (options.eventRecorder || !apiMode) {
+    container.register(EventRecorder, {
+      useValue: options.eventRecorder ?? new LoggingEventRecorder(logger),
+    });
+  }
 
   // --- packages ----------------------------------------------------------------------
   registerCriClient(container, {
@@ -132,6 +138,17 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
     httpCheckFrequencyMs: kubelet.httpCheckFrequency,
     logger: logger.child({ component: 'static-pods' }),
   });
+
+  // API mode: API client, events, node status and lease, pod status, the API pod source.
+  const apiComponents = apiMode
+    ? registerApiMode(container, config, {
+        clock,
+        logger,
+        version: agentVersion(),
+        ...(options.eventRecorder ? { eventRecorder: options.eventRecorder } : {}),
+      })
+    : [];
+  const protectionComponents = registerNodeProtection(container, config, logger);
 
   // pod-lifecycle is registered in its component's start(), once the runtime's name
   // (for container IDs such as containerd://…) is known from the Version handshake.
@@ -161,6 +178,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
       // The connection is closed last, in stop(), after every component that uses it.
       stop: () => {},
     },
+    ...apiComponents,
     {
       name: 'pleg',
       start: () => {
@@ -242,6 +260,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
       },
       stop: () => resolveToken(container, PodLifecycleToken).stop(),
     },
+    ...protectionComponents,
   ];
 
   const started: AgentComponent[] = [];
@@ -271,7 +290,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
       logger.info('Starting nodeagent', {
         component: 'agent',
         nodeName: config.nodeName,
-        mode: config.kubeconfig ? 'api-server' : 'standalone',
+        mode: apiMode ? 'api-server' : 'standalone',
         ...(config.configFile ? { config: config.configFile } : {}),
         runtimeEndpoint: kubelet.containerRuntimeEndpoint,
         staticPodPath: kubelet.staticPodPath || '<none>',
@@ -279,12 +298,6 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
         fileCheckFrequency: formatGoDuration(kubelet.fileCheckFrequency),
         rootDir: config.rootDir,
       });
-      if (config.kubeconfig) {
-        logger.warn('API server mode is not implemented yet; running standalone', {
-          component: 'agent',
-          kubeconfig: config.kubeconfig,
-        });
-      }
       for (const field of config.ignoredFields) {
         logger.warn('Configuration field is not implemented by nodeagent and is ignored', {
           component: 'agent',

@@ -57,6 +57,9 @@ import { applyReadiness, generatePodStatus, type ContainerWaitingReason } from '
 
 /** Kubelet `minimumGracePeriodInSeconds`: StopContainer always gets at least 2 s after SIGTERM. */
 export const minimumGracePeriodSeconds = 2;
+/** How long the final status of a stopped pod waits for a relist with its exit codes, ms. */
+const terminalStatusRelistTimeoutMs = 5_000;
+
 /** Default `terminationGracePeriodSeconds`. */
 export const defaultTerminationGracePeriodSeconds = 30;
 /**
@@ -999,7 +1002,23 @@ export class RuntimeManager implements PodSyncHandler {
     adjust?: (status: k8s.PodStatus) => k8s.PodStatus,
   ): Promise<k8s.PodStatus> {
     const uid = podUid(pod);
-    const fresh = await this.listPod(uid, this.options.cache.get(uid).status);
+    // The containers were just stopped: their exit codes come from a relist after now
+    // (a listing has states but no exit codes). Bounded, in case the PLEG is stuck.
+    const since = this.options.clock.now();
+    this.options.requestRelist?.();
+    const timeout = new AbortController();
+    const cached = await Promise.race([
+      this.options.cache
+        .getNewerThan(uid, since, { signal: timeout.signal })
+        .then((c) => c.status)
+        .catch(() => this.options.cache.get(uid).status),
+      this.options.clock
+        .sleep(terminalStatusRelistTimeoutMs, timeout.signal)
+        .then(() => this.options.cache.get(uid).status)
+        .catch(() => this.options.cache.get(uid).status),
+    ]);
+    timeout.abort();
+    const fresh = await this.listPod(uid, cached);
     return this.publishStatus(
       pod,
       fresh,

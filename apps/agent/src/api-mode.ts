@@ -1,0 +1,191 @@
+/**
+ * API-server mode: the agent's connection to the cluster (kube-client), its event
+ * recorder, node status and lease, pod status and mirror pods (status-reporter), and
+ * the API pod source beside the static ones.
+ */
+import { arch } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '@nodeagent/core';
+import {
+  ConfigMapManager,
+  EventRecorder,
+  MetricsRegistry,
+  PodSources,
+  PodStatusManager,
+  SecretManager,
+  resolveToken,
+  type Clock,
+  type TokenResolver,
+} from '@nodeagent/core';
+import {
+  ApiServerPodSource,
+  KubeApiClient,
+  createApiEventRecorder,
+  createKubeApi,
+  registerKubeClient,
+  type ApiEventRecorder,
+} from '@nodeagent/kube-client';
+import { StaticPodSources } from '@nodeagent/static-pods';
+import {
+  NodeLeaseControllerToken,
+  NodeStatusManagerToken,
+  registerStatusReporter,
+} from '@nodeagent/status-reporter';
+import type { DependencyContainer } from 'tsyringe';
+import type { AgentComponent } from './agent.js';
+import type { AgentConfig } from './config/agent-config.js';
+
+/** Where the API pod source keeps the last pod set it knew, under the root directory. */
+export const apiPodCheckpointFile = 'checkpoints/api-pods.json';
+
+/** The Kubernetes version nodeagent's API behaviour follows, for `nodeInfo.kubeletVersion`. */
+export const kubernetesCompatVersion = 'v1.33.0';
+
+export interface ApiModeOptions {
+  clock: Clock;
+  logger: Logger;
+  version: string;
+  /** An event recorder to use instead of the API one (tests). */
+  eventRecorder?: EventRecorder;
+}
+
+/** Whether the configuration asks for API-server mode (`--kubeconfig` or `--in-cluster`). */
+export function isApiMode(config: AgentConfig): boolean {
+  return config.kubeconfig !== undefined || config.inCluster;
+}
+
+/**
+ * Registers API mode's parts into the agent's container and returns the components
+ * that must run before the pods are synced (event recorder, node status, lease, pod
+ * status manager), in start order. The static pod sources must already be registered.
+ */
+export function registerApiMode(
+  container: DependencyContainer,
+  config: AgentConfig,
+  options: ApiModeOptions,
+): AgentComponent[] {
+  const kubelet = config.kubelet;
+  const { clock, logger } = options;
+  const userAgent = `nodeagent/${options.version} (linux/${arch() === 'x64' ? 'amd64' : arch()})`;
+  registerKubeClient(container, {
+    nodeName: config.nodeName,
+    kubeconfig: config.inCluster
+      ? { inCluster: true }
+      : { kubeconfigPath: config.kubeconfig ?? '' },
+    qps: kubelet.kubeAPIQPS,
+    burst: kubelet.kubeAPIBurst,
+    userAgent,
+    podCheckpointPath: join(config.rootDir, apiPodCheckpointFile),
+    clock,
+    logger: logger.child({ component: 'kube-client' }),
+  });
+
+  // Events go through their own client, limited by eventRecordQPS/eventBurst only
+  // (the kubelet builds a separate event client for the same reason).
+  let recorder: ApiEventRecorder | undefined;
+  if (!options.eventRecorder) {
+    container.register(EventRecorder, {
+      useFactory: (r: TokenResolver) => {
+        recorder ??= createApiEventRecorder({
+          api: createKubeApi(resolveToken(r, KubeApiClient).config, { qps: 0, userAgent, clock }),
+          nodeName: config.nodeName,
+          eventRecordQps: kubelet.eventRecordQPS,
+          eventBurst: kubelet.eventBurst,
+          clock,
+          logger: logger.child({ component: 'events' }),
+          metrics: resolveToken(r, MetricsRegistry),
+        });
+        return recorder;
+      },
+    });
+  }
+
+  registerStatusReporter(container, {
+    nodeName: config.nodeName,
+    rootDir: config.rootDir,
+    nodeStatus: {
+      kubeletVersion: kubernetesCompatVersion,
+      ...(config.nodeIps[0] ? { nodeIp: config.nodeIps[0] } : {}),
+      // The Hostname address is the node name (--hostname-override), as the kubelet's.
+      hostname: config.nodeName,
+      nodeLabels: config.nodeLabels,
+      registerWithTaints: kubelet.registerWithTaints.map((t) => ({
+        key: t.key,
+        effect: t.effect,
+        ...(t.value !== undefined ? { value: t.value } : {}),
+      })),
+      maxPods: kubelet.maxPods,
+      kubeReserved: kubelet.kubeReserved,
+      systemReserved: kubelet.systemReserved,
+      evictionHard: kubelet.evictionHard,
+      nodeStatusUpdateFrequencyMs: kubelet.nodeStatusUpdateFrequency,
+      nodeStatusReportFrequencyMs: kubelet.nodeStatusReportFrequency,
+      nodeStatusMaxImages: kubelet.nodeStatusMaxImages,
+      kubeletPort: kubelet.port,
+    },
+    lease: { leaseDurationSeconds: kubelet.nodeLeaseDurationSeconds },
+  });
+
+  // Desired pods: the static sources and the API server's pods for this node.
+  container.register(PodSources, {
+    useFactory: (r: TokenResolver) => [
+      ...resolveToken(r, StaticPodSources),
+      resolveToken(r, ApiServerPodSource),
+    ],
+  });
+
+  const components: AgentComponent[] = [
+    {
+      name: 'api-client',
+      start: () => {
+        const api = resolveToken(container, KubeApiClient);
+        logger.info('API server client ready', {
+          component: 'agent',
+          server: api.config.getCurrentCluster()?.server,
+          qps: kubelet.kubeAPIQPS,
+          burst: kubelet.kubeAPIBurst,
+        });
+      },
+      stop: () => {
+        const managers: unknown[] = [
+          resolveToken(container, ConfigMapManager),
+          resolveToken(container, SecretManager),
+        ];
+        for (const m of managers) {
+          if (m && typeof (m as { stop?: unknown }).stop === 'function')
+            (m as { stop(): void }).stop();
+        }
+        resolveToken(container, KubeApiClient).limiter.stop();
+      },
+    },
+  ];
+  if (!options.eventRecorder) {
+    components.push({
+      name: 'event-recorder',
+      start: () => {
+        (resolveToken(container, EventRecorder) as ApiEventRecorder).start();
+      },
+      stop: () => recorder?.stop(),
+    });
+  }
+  if (kubelet.registerNode) {
+    components.push(
+      {
+        name: 'node-status',
+        start: () => resolveToken(container, NodeStatusManagerToken).start(),
+        stop: () => resolveToken(container, NodeStatusManagerToken).stop(),
+      },
+      {
+        name: 'node-lease',
+        start: () => resolveToken(container, NodeLeaseControllerToken).start(),
+        stop: () => resolveToken(container, NodeLeaseControllerToken).stop(),
+      },
+    );
+  }
+  components.push({
+    name: 'pod-status',
+    start: () => resolveToken(container, PodStatusManager).start(),
+    stop: () => resolveToken(container, PodStatusManager).stop(),
+  });
+  return components;
+}
