@@ -34,6 +34,7 @@ import { formatGoDuration } from './config/go-duration.js';
 import { LoggingEventRecorder } from './event-recorder.js';
 import { PromMetricsRegistry } from './metrics.js';
 import { isApiMode, registerApiMode } from './api-mode.js';
+import { registerNodeApi } from './node-api.js';
 import { registerNodeProtection } from './node-protection.js';
 import type { PodStateChange } from './pod-state-view.js';
 import { checkRuntimeSocket } from './runtime-socket.js';
@@ -149,6 +150,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
       })
     : [];
   const protectionComponents = registerNodeProtection(container, config, logger);
+  const nodeApiComponents = registerNodeApi(container, config, { apiMode, metrics, logger });
 
   // pod-lifecycle is registered in its component's start(), once the runtime's name
   // (for container IDs such as containerd://…) is known from the Version handshake.
@@ -261,6 +263,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
       stop: () => resolveToken(container, PodLifecycleToken).stop(),
     },
     ...protectionComponents,
+    ...nodeApiComponents,
   ];
 
   const started: AgentComponent[] = [];

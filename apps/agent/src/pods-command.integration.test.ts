@@ -138,6 +138,8 @@ describe('the agent on the real runtime', () => {
           containerRuntimeEndpoint: env.criEndpoint,
           cgroupRoot: env.cgroupRoot,
           podLogsDir: join(workDir, 'logs'),
+          // The node API is tested on its own; do not take :10250 here.
+          enableServer: false,
         },
         ignoredFields: [],
         inCluster: false,

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCriClient, type CriClient } from '@nodeagent/cri-client';
 import type { cri as api } from '@nodeagent/core';
+import { freeLoopbackPort } from '@nodeagent/testkit';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -23,6 +24,7 @@ let workDir: string;
 let manifestDir: string;
 let logFile: string;
 let agent: ChildProcess | undefined;
+let nodeApiPort: number;
 
 function startAgent(): ChildProcess {
   const config = join(workDir, 'config.yaml');
@@ -36,6 +38,9 @@ function startAgent(): ChildProcess {
       `podLogsDir: ${join(workDir, 'logs')}`,
       `cgroupRoot: ${env.cgroupRoot}`,
       'syncFrequency: 1m0s',
+      // The node API on a free loopback port (never 0.0.0.0:10250 in tests).
+      'address: 127.0.0.1',
+      `port: ${nodeApiPort}`,
       'fileCheckFrequency: 20s',
       'logging:',
       '  format: json',
@@ -157,6 +162,7 @@ function logLines(text: string): Array<Record<string, unknown>> {
 
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'na-e2e-'));
+  nodeApiPort = await freeLoopbackPort();
   manifestDir = join(workDir, 'manifests');
   mkdirSync(manifestDir);
   logFile = join(workDir, 'agent.log');

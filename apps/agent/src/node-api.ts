@@ -1,0 +1,146 @@
+/**
+ * The secured node API on :10250 (auth-server), wired to the agent's pods, runtime,
+ * stats, metrics and — in API mode — the API server's TokenReview and
+ * SubjectAccessReview.
+ */
+import { join } from 'node:path';
+import {
+  NodeApiServerToken,
+  kubeApiReviewClient,
+  prometheusTextContentType,
+  registerNodeApiServer,
+  type AuthReviewClient,
+  type MetricsSource,
+} from '@nodeagent/auth-server';
+import { resolveToken, type Logger } from '@nodeagent/core';
+import { KubeApiClient } from '@nodeagent/kube-client';
+import { PodLifecycleToken } from '@nodeagent/pod-lifecycle';
+import type { DependencyContainer } from 'tsyringe';
+import type { AgentComponent } from './agent.js';
+import type { AgentConfig } from './config/agent-config.js';
+import type { PromMetricsRegistry } from './metrics.js';
+
+/**
+ * Without an API server there is nobody to ask: bearer tokens are not authenticated
+ * (401) and requests that need the authorization webhook are denied (403). Client
+ * certificates from the configured client CA still authenticate.
+ */
+const standaloneReviewClient: AuthReviewClient = {
+  createTokenReview: (body) =>
+    Promise.resolve({
+      ...body,
+      status: { authenticated: false, error: 'no API server: token review unavailable' },
+    }),
+  createSubjectAccessReview: (body) =>
+    Promise.resolve({
+      ...body,
+      status: {
+        allowed: false,
+        reason: 'no API server: the authorization webhook is unavailable in standalone mode',
+      },
+    }),
+};
+
+/** The Prometheus text of the metrics whose names start with `prefix` (`/metrics/probes`). */
+function filteredMetrics(metrics: PromMetricsRegistry, prefix: string): MetricsSource {
+  return {
+    contentType: prometheusTextContentType,
+    async metrics() {
+      const text = await metrics.registry.metrics();
+      const kept: string[] = [];
+      let keep = false;
+      for (const line of text.split('\n')) {
+        if (line.startsWith('# HELP ') || line.startsWith('# TYPE ')) {
+          keep = (line.split(' ')[2] ?? '').startsWith(prefix);
+        } else if (line !== '') {
+          keep = line.startsWith(prefix);
+        }
+        if (keep && line !== '') kept.push(line);
+      }
+      return kept.length > 0 ? `${kept.join('\n')}\n` : '';
+    },
+  };
+}
+
+/** Registers the node API server and returns its component (started after pod-lifecycle). */
+export function registerNodeApi(
+  container: DependencyContainer,
+  config: AgentConfig,
+  options: { apiMode: boolean; metrics: PromMetricsRegistry; logger: Logger },
+): AgentComponent[] {
+  const kubelet = config.kubelet;
+  if (!kubelet.enableServer) return [];
+  const { logger, metrics } = options;
+  const needsWebhook =
+    kubelet.authentication.webhook.enabled || kubelet.authorization.mode === 'Webhook';
+  let reviewClient: AuthReviewClient | undefined;
+  registerNodeApiServer(container, {
+    nodeName: config.nodeName,
+    address: kubelet.address,
+    port: kubelet.port,
+    readOnlyPort: kubelet.readOnlyPort,
+    rootDir: config.rootDir,
+    podLogsDir: kubelet.podLogsDir,
+    tls: {
+      ...(kubelet.tlsCertFile ? { tlsCertFile: kubelet.tlsCertFile } : {}),
+      ...(kubelet.tlsPrivateKeyFile ? { tlsPrivateKeyFile: kubelet.tlsPrivateKeyFile } : {}),
+      certDir: join(config.rootDir, 'pki'),
+      hostname: config.nodeName,
+      alternateIps: config.nodeIps,
+    },
+    authentication: {
+      ...(kubelet.authentication.x509.clientCAFile
+        ? { clientCaFile: kubelet.authentication.x509.clientCAFile }
+        : {}),
+      webhook: {
+        enabled: kubelet.authentication.webhook.enabled,
+        cacheTtlMs: kubelet.authentication.webhook.cacheTTL,
+      },
+      anonymous: { enabled: kubelet.authentication.anonymous.enabled },
+    },
+    authorization: {
+      mode: kubelet.authorization.mode,
+      webhook: {
+        cacheAuthorizedTtlMs: kubelet.authorization.webhook.cacheAuthorizedTTL,
+        cacheUnauthorizedTtlMs: kubelet.authorization.webhook.cacheUnauthorizedTTL,
+      },
+    },
+    // Read when the server is built, in its component's start (API clients exist then).
+    get reviewClient(): AuthReviewClient {
+      return reviewClient ?? standaloneReviewClient;
+    },
+    logger: logger.child({ component: 'node-api' }),
+    providers: {
+      pods: () =>
+        resolveToken(container, PodLifecycleToken)
+          .pods()
+          .map((v) => (v.status ? { ...v.pod, status: v.status } : v.pod)),
+      metrics: {
+        contentType: prometheusTextContentType,
+        metrics: () => metrics.registry.metrics(),
+      },
+      probeMetrics: filteredMetrics(metrics, 'prober_'),
+      configz: () => ({ kubeletconfig: kubelet }),
+    },
+  });
+  return [
+    {
+      name: 'node-api-server',
+      start: async () => {
+        if (needsWebhook) {
+          if (options.apiMode) {
+            reviewClient = kubeApiReviewClient(resolveToken(container, KubeApiClient));
+          } else {
+            reviewClient = standaloneReviewClient;
+            logger.warn(
+              'No API server: the node API authenticates client certificates only and denies requests that need the authorization webhook',
+              { component: 'agent' },
+            );
+          }
+        }
+        await resolveToken(container, NodeApiServerToken).start();
+      },
+      stop: () => resolveToken(container, NodeApiServerToken).stop(),
+    },
+  ];
+}
