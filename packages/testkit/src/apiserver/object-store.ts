@@ -314,6 +314,16 @@ export class ObjectStore {
         return this.create(r, namespace, input);
       throw notFound(r, name);
     }
+    // A UID in the input is a precondition (a patch carrying metadata.uid, as the
+    // kubelet's status patches do): the object must still be the same one.
+    const uid = str(meta(input).uid) ?? '';
+    if (uid !== '' && uid !== str(meta(current).uid)) {
+      throw conflict(
+        r,
+        name,
+        `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${str(meta(current).uid) ?? ''}`,
+      );
+    }
     const rv = str(meta(input).resourceVersion) ?? '';
     if (rv !== '' && rv !== str(meta(current).resourceVersion))
       throw conflict(r, name, optimisticLockMessage);

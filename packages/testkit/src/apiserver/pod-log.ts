@@ -139,10 +139,15 @@ export function podLogContainer(pod: JsonObject, requested: string): string {
   return requested;
 }
 
+/**
+ * `--kubelet-preferred-address-types` as clusters set it (kubeadm: InternalIP first);
+ * kube-apiserver's built-in default puts Hostname first, which needs node names that
+ * resolve — test nodes' names do not.
+ */
 const preferredAddressTypes = [
-  'Hostname',
-  'InternalDNS',
   'InternalIP',
+  'InternalDNS',
+  'Hostname',
   'ExternalDNS',
   'ExternalIP',
 ];
@@ -153,8 +158,8 @@ function serviceUnavailable(message: string): ApiStatusError {
 
 /**
  * The kubelet URL for a log request (`LogLocation` + `GetConnectionInfo`): the
- * node's address by kube-apiserver's default preference (Hostname, InternalDNS,
- * InternalIP, ExternalDNS, ExternalIP) and `status.daemonEndpoints.kubeletEndpoint.Port`.
+ * node's address by preference (InternalIP, InternalDNS, Hostname, ExternalDNS,
+ * ExternalIP) and `status.daemonEndpoints.kubeletEndpoint.Port`.
  *
  * Differences from the real server, on purpose: an unscheduled pod is a 400
  * (the real server answers 200 with an empty body); a node without a usable

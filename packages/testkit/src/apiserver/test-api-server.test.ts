@@ -352,12 +352,24 @@ describe('test API server', () => {
 
   describe('patch', () => {
     it('applies strategic merge patches to pod status like the kubelet sends them', async () => {
-      await call('POST', '/api/v1/namespaces/default/pods', pod('p1'));
+      const created = await call('POST', '/api/v1/namespaces/default/pods', pod('p1'));
+      const uid = created.body.metadata.uid as string;
+      // The UID in the patch is a precondition: another pod of the same name is not patched.
+      const stale = await call(
+        'PATCH',
+        '/api/v1/namespaces/default/pods/p1/status',
+        { metadata: { uid: 'another-pod' }, status: { phase: 'Failed' } },
+        'application/strategic-merge-patch+json',
+      );
+      expect(stale.status).toBe(409);
+      expect(stale.body.message).toContain(
+        `Precondition failed: UID in precondition: another-pod, UID in object meta: ${uid}`,
+      );
       const r = await call(
         'PATCH',
         '/api/v1/namespaces/default/pods/p1/status',
         {
-          metadata: { uid: 'ignored' },
+          metadata: { uid },
           status: {
             '$setElementOrder/conditions': [{ type: 'Ready' }, { type: 'PodScheduled' }],
             phase: 'Running',
@@ -380,7 +392,7 @@ describe('test API server', () => {
         ],
         containerStatuses: [{ name: 'c', ready: true, restartCount: 0 }],
       });
-      expect(r.body.metadata.uid).not.toBe('ignored');
+      expect(r.body.metadata.uid).toBe(uid);
       const again = await call(
         'PATCH',
         '/api/v1/namespaces/default/pods/p1/status',
