@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # nodeagent's main job on a fresh Debian/Ubuntu machine with Node.js 20, as root:
-#   bash scripts/start.sh [--duration SECONDS] [--keep-runtime]
+#   bash scripts/start.sh [--api] [--duration SECONDS] [--keep-runtime]
 # Installs what it needs (npm packages; Debian's containerd, runc, CNI plugins,
 # registry, image tools), brings up a private containerd with a local registry and
 # test images, then runs the agent standalone on the example static pods in
 # examples/manifests (a web server with startup/liveness/readiness probes, a
 # sidecar, a crash-looping pod, an init container), showing their progress.
+# With --api it also starts a local API server (testkit's nodeagent-dev-cluster on
+# 127.0.0.1:6443) and runs the agent in API-server mode: the Node registers, static
+# pods get mirror pods, and pods created with kubectl run on this node.
 # Ctrl-C (or the end of --duration) stops the agent, which leaves pods running like
 # a kubelet; then the runtime is torn down (pods included) unless --keep-runtime.
 set -euo pipefail
@@ -13,11 +16,13 @@ cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
 keep=0
 duration=0
+api=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --keep-runtime) keep=1 ;;
+    --api) api=1 ;;
     --duration) duration="$2"; shift ;;
-    *) echo "usage: $0 [--duration SECONDS] [--keep-runtime]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--api] [--duration SECONDS] [--keep-runtime]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -48,16 +53,33 @@ staticPodPath: $manifests
 containerRuntimeEndpoint: $NODEAGENT_CRI_ENDPOINT
 cgroupRoot: $NODEAGENT_CGROUP_ROOT
 podLogsDir: $NODEAGENT_POD_LOG_DIR
+# The node API (auth-server) on loopback only, for this demo.
+address: 127.0.0.1
 logging:
   format: text
 YAML
+
+api_flags=()
+if [ "$api" = 1 ]; then
+  cluster_dir="$NODEAGENT_RUNTIME_DIR/dev-cluster"
+  node packages/testkit/bin/nodeagent-dev-cluster.js --port 6443 --dir "$cluster_dir" --node demo-node &
+  cluster=$!
+  for _ in $(seq 1 50); do [ -f "$cluster_dir/node-demo-node.kubeconfig" ] && break; sleep 0.2; done
+  api_flags=(--kubeconfig "$cluster_dir/node-demo-node.kubeconfig" --hostname-override demo-node --node-ip 127.0.0.1)
+  cleanup_cluster() { kill -TERM "$cluster" 2>/dev/null || true; }
+  trap 'cleanup_cluster; cleanup' EXIT
+  cat <<INFO
+nodeagent: API server https://127.0.0.1:6443; with kubectl:  kubectl --kubeconfig $cluster_dir/admin.kubeconfig get nodes,pods -A -o wide
+nodeagent: create pods with spec.nodeName: demo-node (kubectl create -f … --validate=false)
+INFO
+fi
 
 cat <<INFO
 nodeagent: static pods from $manifests (edit, add or remove files there while it runs)
 nodeagent: in another terminal:  node apps/agent/dist/cli.js pods --runtime-endpoint $NODEAGENT_CRI_ENDPOINT
 INFO
 # As the systemd unit does: a small young generation keeps RSS close to the live heap.
-NODE_OPTIONS=--max-semi-space-size=4 node apps/agent/dist/cli.js --config "$config" --root-dir "$NODEAGENT_RUNTIME_DIR/agent" &
+NODE_OPTIONS=--max-semi-space-size=4 node apps/agent/dist/cli.js --config "$config" --root-dir "$NODEAGENT_RUNTIME_DIR/agent" "${api_flags[@]}" &
 agent=$!
 trap 'kill -TERM $agent 2>/dev/null || true' INT TERM
 if [ "$duration" -gt 0 ]; then
