@@ -9,6 +9,7 @@ import {
   PodLifecycleEventGenerator,
   PodStatusManager,
   PodSources,
+  PodVolumePlugins,
   ProbeManager,
   Random,
   SecretManager,
@@ -51,7 +52,7 @@ export type RegisterPodLifecycleOptions = Omit<
  * Registers one `PodLifecycle` (token `PodLifecycle`), built from the container's
  * ContainerRuntime, ImageService, PodLifecycleEventGenerator (its cache), Clock, and
  * — when registered — Logger, EventRecorder, ProbeManager, Random, PodSources,
- * ConfigMapManager and SecretManager (without them ConfigMap/Secret references behave as
+ * ConfigMapManager, SecretManager and PodVolumePlugins (without them ConfigMap/Secret references behave as
  * on a kubelet without an API server: missing, unless optional), PodStatusManager and
  * MirrorClient (API mode).
  */
@@ -70,6 +71,7 @@ export function registerPodLifecycle(
       const random = resolveOptional(r, Random);
       const configMaps = options.configMaps ?? resolveOptional(r, ConfigMapManager);
       const secrets = options.secrets ?? resolveOptional(r, SecretManager);
+      const volumePlugins = options.volumePlugins ?? resolveOptional(r, PodVolumePlugins);
       const statusManager = options.statusManager ?? resolveOptional(r, PodStatusManager);
       const mirrorClient = options.mirrorClient ?? resolveOptional(r, MirrorClient);
       instance = new PodLifecycle({
@@ -86,6 +88,7 @@ export function registerPodLifecycle(
         ...(random ? { random } : {}),
         ...(configMaps ? { configMaps } : {}),
         ...(secrets ? { secrets } : {}),
+        ...(volumePlugins ? { volumePlugins } : {}),
         ...(statusManager ? { statusManager } : {}),
         ...(mirrorClient ? { mirrorClient } : {}),
       });

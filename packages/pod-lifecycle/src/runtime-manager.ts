@@ -15,6 +15,7 @@ import {
   type ImageService,
   type Logger,
   type PodStatusCache,
+  type PodVolumePlugin,
   type ProbeManager,
   type RuntimeContainerStatus,
   type RuntimePodStatus,
@@ -147,6 +148,12 @@ export interface RuntimeManagerOptions {
    */
   volumeMounter?: TmpfsMounter;
   /**
+   * Plugins for volume sources pod-lifecycle does not mount itself (core
+   * `PodVolumePlugins`, e.g. csi-node's CSI plugin for `csi` and `persistentVolumeClaim`
+   * volumes). Default: none (such volumes fail with FailedMount).
+   */
+  volumePlugins?: readonly PodVolumePlugin[];
+  /**
    * Asks the PLEG for a relist now. Called (1 ms later, once the worker recorded its
    * sync time) after a sync changed something in the runtime, so the
    * new state reaches the status without waiting for the relist period.
@@ -243,6 +250,7 @@ export class RuntimeManager implements PodSyncHandler {
       configMaps: this.configMaps,
       secrets: this.secrets,
       ...(options.volumeMounter ? { mounter: options.volumeMounter } : {}),
+      ...(options.volumePlugins ? { volumePlugins: options.volumePlugins } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       onTmpfsFallback: (pod, volume, error) =>
         this.recorder.event(
@@ -556,7 +564,7 @@ export class RuntimeManager implements PodSyncHandler {
       const p = volumeHostPath(this.podDir(pod), v);
       if (p !== undefined) paths[v.name] = p;
     }
-    return paths;
+    return { ...paths, ...this.configVolumes.delegatedVolumePaths(this.podDir(pod)) };
   }
 
   /** Registers the pod with the ConfigMap and Secret managers when it is new or changed. */
@@ -662,7 +670,7 @@ export class RuntimeManager implements PodSyncHandler {
    */
   private async tearDownVolumes(pod: k8s.Pod): Promise<void> {
     const uid = podUid(pod);
-    const left = await this.configVolumes.tearDown(this.podDir(pod));
+    const left = await this.configVolumes.tearDown(this.podDir(pod), pod);
     this.localVolumesReady.delete(uid);
     for (const v of pod.spec?.volumes ?? []) this.mountBackoff.reset(`${uid}/${v.name}`);
     if (left.length > 0) {
@@ -1089,8 +1097,14 @@ export class RuntimeManager implements PodSyncHandler {
     this.logger.info('Removed pod', { pod: podFullName(pod), podUid: uid });
   }
 
-  /** Whether the pod may have tmpfs volume mounts (avoids reading the mount table for every pod). */
+  /**
+   * Whether the pod may have volume mounts (avoids reading the mount table for every
+   * pod): tmpfs volumes, or any pod when volume plugins are configured (a plugin's
+   * mount must be torn down through its plugin — an orphan found after a restart has no
+   * spec to tell, and removing the pod directory must never recurse into a mount).
+   */
   private mayHaveMounts(pod: k8s.Pod): boolean {
+    if (this.configVolumes.hasVolumePlugins) return true;
     return (pod.spec?.volumes ?? []).some((v) => v.secret || v.downwardAPI || v.projected);
   }
 

@@ -86,3 +86,15 @@ export {
   kubeletServingSignerName,
 } from './apiserver/csr.js';
 export type { CsrSigningMode } from './apiserver/csr.js';
+
+export { startTestCsiDriver } from './csi-driver/test-csi-driver.js';
+export type {
+  TestCsiCall,
+  TestCsiDriver,
+  TestCsiDriverOptions,
+  TestCsiRpc,
+  TestCsiStatus,
+  TestPluginInfo,
+} from './csi-driver/test-csi-driver.js';
+export { listMountPoints, systemMounter } from './csi-driver/mounter.js';
+export type { TestCsiMounter } from './csi-driver/mounter.js';

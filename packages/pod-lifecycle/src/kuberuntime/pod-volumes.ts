@@ -9,6 +9,8 @@ import {
   type Clock,
   type ConfigMapManager,
   type Logger,
+  type MountedVolume,
+  type PodVolumePlugin,
   type SecretManager,
   type k8s,
 } from '@nodeagent/core';
@@ -50,6 +52,12 @@ export interface ConfigVolumeManagerOptions {
   logger?: Logger;
   /** Called when a tmpfs mount failed and the volume was written to disk instead. */
   onTmpfsFallback?: (pod: k8s.Pod, volume: string, error: unknown) => void;
+  /**
+   * Plugins for the sources this manager does not mount itself (csi,
+   * persistentVolumeClaim): a volume one of them `canSupport`s is set up and torn
+   * down by it. Default: none (such volumes fail with UnsupportedVolumeSourceError).
+   */
+  volumePlugins?: readonly PodVolumePlugin[];
 }
 
 /** Why one volume could not be set up (for a `FailedMount` event). */
@@ -70,7 +78,10 @@ export interface VolumeSetUpFailure {
  *   `onTmpfsFallback` is called;
  * - `optional` sources whose object is missing give an empty volume, missing listed
  *   keys fail unless `optional`, bad item paths fail before anything is written;
- * - a projected `serviceAccountToken` fails (no TokenRequest support yet).
+ * - a projected `serviceAccountToken` fails (no TokenRequest support yet);
+ * - other sources (csi, persistentVolumeClaim) go to the first configured
+ *   `PodVolumePlugin` that `canSupport`s them (set up on every call, torn down with the
+ *   pod before anything else is unmounted); without one they fail as unsupported.
  */
 export class ConfigVolumeManager {
   private readonly configMaps: ConfigMapManager;
@@ -79,12 +90,46 @@ export class ConfigVolumeManager {
   private readonly logger: Logger;
   /** Memory-backed volume directories whose tmpfs is in place (or that fell back to disk). */
   private readonly prepared = new Set<string>();
+  private readonly plugins: readonly PodVolumePlugin[];
+  /** Volumes set up by a plugin, per pod directory and volume name. */
+  private readonly delegated = new Map<string, Map<string, MountedVolume>>();
 
   constructor(private readonly options: ConfigVolumeManagerOptions) {
     this.configMaps = options.configMaps ?? standaloneConfigMapManager;
     this.secrets = options.secrets ?? standaloneSecretManager;
     this.mounter = options.mounter ?? nodeTmpfsMounter;
     this.logger = (options.logger ?? noopLogger).child({ component: 'volumes' });
+    this.plugins = options.volumePlugins ?? [];
+  }
+
+  /** Whether any volume plugin is configured (pods may then have plugin mounts to tear down). */
+  get hasVolumePlugins(): boolean {
+    return this.plugins.length > 0;
+  }
+
+  /** The plugin that sets up this volume, if any (never for the sources handled here). */
+  pluginFor(pod: k8s.Pod, volume: k8s.Volume): PodVolumePlugin | undefined {
+    const kind = volumeSourceKind(volume);
+    if (
+      kind === 'emptyDir' ||
+      kind === 'hostPath' ||
+      kind === 'configMap' ||
+      kind === 'secret' ||
+      kind === 'downwardAPI' ||
+      kind === 'projected'
+    )
+      return undefined;
+    return this.plugins.find((p) => p.canSupport(pod, volume));
+  }
+
+  /**
+   * Host paths of the pod's plugin volumes set up so far, by volume name (they cannot be
+   * computed from the spec alone: a claim's directory is named after its PV).
+   */
+  delegatedVolumePaths(podDir: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, mounted] of this.delegated.get(podDir) ?? []) out[name] = mounted.path;
+    return out;
   }
 
   /**
@@ -204,6 +249,16 @@ export class ConfigVolumeManager {
     volume: k8s.Volume,
     ctx: DownwardApiContext,
   ): Promise<boolean> {
+    const plugin = this.pluginFor(pod, volume);
+    if (plugin) {
+      // Plugins are idempotent and called on every sync (core PodVolumePlugin contract).
+      const mounted = await plugin.setUp(pod, volume);
+      let byName = this.delegated.get(podDir);
+      if (!byName) this.delegated.set(podDir, (byName = new Map<string, MountedVolume>()));
+      const before = byName.get(volume.name);
+      byName.set(volume.name, mounted);
+      return before?.path !== mounted.path;
+    }
     const dir = volumeHostPath(podDir, volume);
     const kind = volumeSourceKind(volume);
     if (
@@ -244,10 +299,19 @@ export class ConfigVolumeManager {
    * Unmounts every mount below `<podDir>/volumes` (deepest first) — including ones
    * made before an agent restart — so the pod directory can be removed. Returns the
    * mount points that are still mounted (unmount failed); the caller must not remove
-   * the pod directory while there are any.
+   * the pod directory while there are any. With `pod`, every volume plugin first tears
+   * down its volumes of the pod (`tearDownPod`); a plugin failure is thrown.
    */
-  async tearDown(podDir: string): Promise<string[]> {
+  async tearDown(podDir: string, pod?: k8s.Pod): Promise<string[]> {
     const volumesDir = join(podDir, 'volumes');
+    // Plugin volumes first, through their plugins (CSI NodeUnpublish/NodeUnstage):
+    // their mounts must never be unmounted behind the driver's back below. Every
+    // plugin is asked (a pod adopted after a restart may have mounts its spec does
+    // not tell); a failure throws and the worker retries the cleanup.
+    if (pod && this.plugins.length > 0) {
+      for (const plugin of this.plugins) await plugin.tearDownPod(pod);
+      this.delegated.delete(podDir);
+    }
     const points = await this.mounter.mountPointsUnder(volumesDir);
     for (const point of points) {
       try {
@@ -270,6 +334,7 @@ export class ConfigVolumeManager {
    * not hold the pod back (kubelet: only unmounted volumes block a pod's start).
    */
   async isSetUp(podDir: string, volume: k8s.Volume): Promise<boolean> {
+    if (this.delegated.get(podDir)?.has(volume.name)) return true;
     const dir = volumeHostPath(podDir, volume);
     if (dir === undefined) return false;
     try {

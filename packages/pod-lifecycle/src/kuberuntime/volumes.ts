@@ -15,7 +15,10 @@ export const downwardApiPluginDir = 'volumes/kubernetes.io~downward-api';
 /** Directory of a pod's projected volumes (kubelet plugin `kubernetes.io/projected`). */
 export const projectedPluginDir = 'volumes/kubernetes.io~projected';
 
-/** The volume sources nodeagent sets up; others (csi, persistentVolumeClaim, …) fail with FailedMount. */
+/**
+ * The volume sources pod-lifecycle sets up itself; others (csi, persistentVolumeClaim,
+ * …) go to a configured `PodVolumePlugin`, or fail with FailedMount when none supports them.
+ */
 export type SupportedVolumeSource =
   'emptyDir' | 'hostPath' | 'configMap' | 'secret' | 'downwardAPI' | 'projected';
 
@@ -55,11 +58,18 @@ export function volumeHostPath(podDir: string, volume: k8s.Volume): string | und
 
 /**
  * Whether the kubelet mounts the volume read-only into every container whatever the
- * volumeMount says: ConfigMap, Secret, downward-API and projected volumes (their
- * plugins' `GetAttributes().ReadOnly`).
+ * volumeMount says: ConfigMap, Secret, downward-API and projected volumes, and CSI /
+ * claim volumes marked `readOnly` (their plugins' `GetAttributes().ReadOnly`).
  */
 export function isReadOnlyVolume(volume: k8s.Volume): boolean {
-  return !!(volume.configMap || volume.secret || volume.downwardAPI || volume.projected);
+  return !!(
+    volume.configMap ||
+    volume.secret ||
+    volume.downwardAPI ||
+    volume.projected ||
+    volume.csi?.readOnly ||
+    volume.persistentVolumeClaim?.readOnly
+  );
 }
 
 /** The `hostPath.type` values (core/v1 `HostPathType`); `''` means no check. */
