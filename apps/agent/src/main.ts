@@ -8,7 +8,14 @@ import type { Writable } from 'node:stream';
 import { RealClock, isNodeAgentError } from '@nodeagent/core';
 import { createAgent } from './agent.js';
 import { loadAgentConfig } from './config/agent-config.js';
-import { parseCommandLine, podsUsage, usage, type PodsFlags } from './config/flags.js';
+import { runConfigAuditCommand } from './config-audit.js';
+import {
+  configAuditUsage,
+  parseCommandLine,
+  podsUsage,
+  usage,
+  type PodsFlags,
+} from './config/flags.js';
 import { defaultKubeletConfiguration, parseKubeletConfiguration } from './config/kubelet-config.js';
 import { createAgentLogger } from './logging.js';
 import { PodStateView } from './pod-state-view.js';
@@ -52,7 +59,13 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   }
   switch (command.kind) {
     case 'help':
-      io.stdout.write(command.topic === 'pods' ? podsUsage : usage);
+      io.stdout.write(
+        command.topic === 'pods'
+          ? podsUsage
+          : command.topic === 'config-audit'
+            ? configAuditUsage
+            : usage,
+      );
       return 0;
     case 'version':
       io.stdout.write(`nodeagent v${agentVersion()} (node ${process.version})\n`);
@@ -69,6 +82,8 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
         io.stderr.write(`nodeagent pods: ${describeError(err)}\n`);
         return 1;
       }
+    case 'config-audit':
+      return runConfigAuditCommand(command.flags, io);
     case 'run':
       return runAgent(command.flags, io);
   }

@@ -83,3 +83,55 @@ export type {
 } from './watching-object-managers.js';
 export { ApiServerPodSource, KubeApiClient, registerKubeClient } from './register.js';
 export type { KubeClientOptions } from './register.js';
+export {
+  certificateMatchesTemplate,
+  certificateSubjectAltNames,
+  generateNodePrivateKey,
+  makeCertificateSigningRequest,
+  parseCertificatePair,
+  pemBlocks,
+} from './certificate-request.js';
+export type { CertificatePair, CertificateTemplate } from './certificate-request.js';
+export {
+  CertificateFileStore,
+  kubeletClientPairPrefix,
+  kubeletServerPairPrefix,
+} from './certificate-store.js';
+export type { CertificateFileStoreOptions } from './certificate-store.js';
+export {
+  defaultCertificateWaitTimeoutMs,
+  kubeletClientSignerName,
+  kubeletServingSignerName,
+  requestCertificate,
+} from './certificate-signing-request.js';
+export type { CertificateRequestOptions } from './certificate-signing-request.js';
+export {
+  CertificateManager,
+  certificateRotationBackoffMs,
+  certificateRotationRetryPeriodMs,
+  createClientCertificateManager,
+  createServingCertificateManager,
+  nextRotationDeadline,
+} from './certificate-manager.js';
+export type {
+  CertificateKind,
+  CertificateManagerOptions,
+  CertificateRotationListener,
+  KindlessCertificateManagerOptions,
+} from './certificate-manager.js';
+export {
+  bootstrapClientCertificate,
+  bootstrapTempKeyFile,
+  defaultBootstrapWaitTimeoutMs,
+  isClientConfigStillValid,
+} from './certificate-bootstrap.js';
+export type {
+  BootstrapClientCertificateOptions,
+  BootstrapClientCertificateResult,
+} from './certificate-bootstrap.js';
+export {
+  ClientCertificateManager,
+  ServingCertificateManager,
+  registerCertificateManagers,
+} from './certificate-register.js';
+export type { CertificateManagersOptions } from './certificate-register.js';

@@ -46,12 +46,42 @@ export interface PodsFlags {
   config?: string;
 }
 
+/** Flags of `nodeagent config audit`. */
+export interface ConfigAuditFlags {
+  /** The flags that also configure the agent (`--config`, `--kubeconfig`, `--hostname-override`). */
+  agent: AgentFlags;
+  /** `--bootstrap-kubeconfig`: its permissions are checked too. */
+  bootstrapKubeconfig?: string;
+  /** Kubelet flags that override the configuration file, by config field. */
+  overrides: {
+    /** `--rotate-certificates[=bool]`. */
+    rotateCertificates?: boolean;
+    /** `--rotate-server-certificates[=bool]` (serverTLSBootstrap). */
+    serverTLSBootstrap?: boolean;
+    /** `--anonymous-auth[=bool]`. */
+    anonymousAuth?: boolean;
+    /** `--authorization-mode`. */
+    authorizationMode?: 'AlwaysAllow' | 'Webhook';
+    /** `--client-ca-file`. */
+    clientCAFile?: string;
+    /** `--read-only-port`. */
+    readOnlyPort?: number;
+    /** `--tls-cert-file`. */
+    tlsCertFile?: string;
+    /** `--tls-private-key-file`. */
+    tlsPrivateKeyFile?: string;
+  };
+  /** `-o` / `--output`: `table` (default) or `json`. */
+  output: 'table' | 'json';
+}
+
 /** What the command line asks for. */
 export type Command =
   | { kind: 'run'; flags: AgentFlags }
   | { kind: 'pods'; flags: PodsFlags }
+  | { kind: 'config-audit'; flags: ConfigAuditFlags }
   | { kind: 'version' }
-  | { kind: 'help'; topic: 'run' | 'pods' };
+  | { kind: 'help'; topic: 'run' | 'pods' | 'config-audit' };
 
 /** Usage text of `nodeagent --help`. */
 export const usage = `nodeagent — a Kubernetes node agent (kubelet) in TypeScript
@@ -59,6 +89,7 @@ export const usage = `nodeagent — a Kubernetes node agent (kubelet) in TypeScr
 Usage:
   nodeagent [flags]                 run the agent (standalone without --kubeconfig)
   nodeagent pods [-o wide|json]     list pods and containers straight from the runtime (CRI)
+  nodeagent config audit [flags]    check the configuration against the CIS kubelet benchmark
   nodeagent version                 print the version
   nodeagent help                    this text
 
@@ -90,6 +121,30 @@ Flags:
   --config FILE           KubeletConfiguration to take the endpoint from
   -o, --output FORMAT     table (default), wide or json
   -h, --help              this text
+`;
+
+/** Usage text of `nodeagent config audit --help`. */
+export const configAuditUsage = `Usage: nodeagent config audit [flags]
+
+Checks the effective configuration (the config file with the flags applied) against
+the CIS Kubernetes Benchmark kubelet checks (4.2.x) and the file permission checks
+(4.1.x), and prints a PASS/FAIL/WARN table. Exit code 1 when any check fails.
+
+Flags:
+  --config FILE                        KubeletConfiguration file
+  --kubeconfig FILE                    kubeconfig (permissions checked)
+  --bootstrap-kubeconfig FILE          bootstrap kubeconfig (permissions checked)
+  --hostname-override NAME             as given to the agent
+  --rotate-certificates[=BOOL]         overrides rotateCertificates
+  --rotate-server-certificates[=BOOL]  overrides serverTLSBootstrap
+  --anonymous-auth[=BOOL]              overrides authentication.anonymous.enabled
+  --authorization-mode MODE            overrides authorization.mode
+  --client-ca-file FILE                overrides authentication.x509.clientCAFile
+  --read-only-port N                   overrides readOnlyPort
+  --tls-cert-file FILE                 overrides tlsCertFile
+  --tls-private-key-file FILE          overrides tlsPrivateKeyFile
+  -o, --output FORMAT                  table (default) or json
+  -h, --help                           this text
 `;
 
 function flagError(flag: string, message: string): InvalidConfigError {
@@ -161,6 +216,13 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (first === 'version') return { kind: 'version' };
   if (first === 'help') return { kind: 'help', topic: 'run' };
   if (first === 'pods') return parsePodsCommand(rest);
+  if (first === 'config') {
+    const [sub, ...auditArgs] = rest;
+    if (sub === 'audit') return parseConfigAuditCommand(auditArgs);
+    throw new InvalidConfigError(
+      `unknown command "config ${sub ?? ''}" (the config command has: audit; see nodeagent --help)`,
+    );
+  }
   if (first !== undefined && !first.startsWith('-')) {
     throw new InvalidConfigError(`unknown command ${JSON.stringify(first)} (see nodeagent --help)`);
   }
@@ -259,5 +321,99 @@ function parsePodsCommand(argv: readonly string[]): Command {
       output,
       config: values.config,
     }),
+  };
+}
+
+/** Kubelet boolean flags take `--flag`, `--flag=true` or `--flag=false`. */
+const auditBooleanFlags = [
+  'rotate-certificates',
+  'rotate-server-certificates',
+  'anonymous-auth',
+] as const;
+
+function parseConfigAuditCommand(argv: readonly string[]): Command {
+  const booleans: Partial<Record<(typeof auditBooleanFlags)[number], boolean>> = {};
+  const rest: string[] = [];
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    const name = auditBooleanFlags.find((f) => f === m?.[1]);
+    if (m === null || name === undefined) {
+      rest.push(arg);
+      continue;
+    }
+    const value = m[2];
+    if (value !== undefined && value !== 'true' && value !== 'false')
+      throw flagError(name, `invalid value ${JSON.stringify(value)}: expected true or false`);
+    booleans[name] = value !== 'false';
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'bootstrap-kubeconfig': { type: 'string' },
+        'hostname-override': { type: 'string' },
+        'authorization-mode': { type: 'string' },
+        'client-ca-file': { type: 'string' },
+        'read-only-port': { type: 'string' },
+        'tls-cert-file': { type: 'string' },
+        'tls-private-key-file': { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    wrapParseError(err);
+  }
+  if (values.help) return { kind: 'help', topic: 'config-audit' };
+  const output = values.output ?? 'table';
+  if (output !== 'table' && output !== 'json')
+    throw flagError('output', `invalid value ${JSON.stringify(output)}: expected table or json`);
+  const mode = values['authorization-mode'];
+  if (mode !== undefined && mode !== 'AlwaysAllow' && mode !== 'Webhook')
+    throw flagError(
+      'authorization-mode',
+      `invalid value ${JSON.stringify(mode)}: expected AlwaysAllow or Webhook`,
+    );
+  const portText = values['read-only-port'];
+  let readOnlyPort: number | undefined;
+  if (portText !== undefined) {
+    readOnlyPort = /^\d+$/.test(portText) ? Number(portText) : Number.NaN;
+    if (!(readOnlyPort >= 0 && readOnlyPort <= 65535))
+      throw flagError(
+        'read-only-port',
+        `invalid value ${JSON.stringify(portText)}: expected 0 to 65535`,
+      );
+  }
+  for (const name of ['config', 'kubeconfig', 'bootstrap-kubeconfig'] as const) {
+    if (values[name] === '') throw flagError(name, 'must not be empty');
+  }
+  return {
+    kind: 'config-audit',
+    flags: {
+      agent: defined<AgentFlags>({
+        config: values.config,
+        kubeconfig: values.kubeconfig,
+        hostnameOverride: values['hostname-override'],
+      }),
+      ...(values['bootstrap-kubeconfig'] !== undefined
+        ? { bootstrapKubeconfig: values['bootstrap-kubeconfig'] }
+        : {}),
+      overrides: defined<ConfigAuditFlags['overrides']>({
+        rotateCertificates: booleans['rotate-certificates'],
+        serverTLSBootstrap: booleans['rotate-server-certificates'],
+        anonymousAuth: booleans['anonymous-auth'],
+        authorizationMode: mode,
+        clientCAFile: values['client-ca-file'],
+        readOnlyPort,
+        tlsCertFile: values['tls-cert-file'],
+        tlsPrivateKeyFile: values['tls-private-key-file'],
+      }),
+      output,
+    },
   };
 }

@@ -413,3 +413,31 @@ describe('API-mode fields', () => {
     expect(errorOf('nodeStatusMaxImages: -2\n')).toContain('must be -1 (no limit) or more');
   });
 });
+
+describe('serving TLS fields (serverTLSBootstrap, tlsCipherSuites, tlsMinVersion)', () => {
+  it('default to off / the runtime defaults and are real fields, not ignored ones', () => {
+    const d = defaultKubeletConfiguration();
+    expect(d.serverTLSBootstrap).toBe(false);
+    expect(d.tlsCipherSuites).toEqual([]);
+    expect(d.tlsMinVersion).toBe('');
+    const { config, ignoredFields } = parse(
+      'serverTLSBootstrap: true\ntlsMinVersion: VersionTLS13\ntlsCipherSuites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n',
+    );
+    expect(ignoredFields).toEqual([]);
+    expect(config.serverTLSBootstrap).toBe(true);
+    expect(config.tlsMinVersion).toBe('VersionTLS13');
+    expect(config.tlsCipherSuites).toEqual(['TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256']);
+  });
+
+  it('reject bad values naming the field', () => {
+    expect(errorOf('tlsMinVersion: TLS1.2\n')).toMatch(
+      /KubeletConfiguration\.tlsMinVersion: must be one of VersionTLS10/,
+    );
+    expect(errorOf('tlsCipherSuites: [ecdhe-rsa-aes128]\n')).toMatch(
+      /KubeletConfiguration\.tlsCipherSuites\[0\]: must be a cipher suite name/,
+    );
+    expect(errorOf('serverTLSBootstrap: "yes"\n')).toMatch(
+      /KubeletConfiguration\.serverTLSBootstrap/,
+    );
+  });
+});

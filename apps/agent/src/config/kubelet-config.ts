@@ -87,10 +87,7 @@ const notImplemented = z.unknown().optional();
  * a warning instead of failing.
  */
 export const notImplementedKubeletFields = [
-  'tlsCipherSuites',
   'tlsCurvePreferences',
-  'tlsMinVersion',
-  'serverTLSBootstrap',
   'imagePullCredentialsVerificationPolicy',
   'preloadedImagesVerificationAllowlist',
   'enableContentionProfiling',
@@ -249,6 +246,24 @@ const fields = {
   tlsCertFile: z.string().default(''),
   tlsPrivateKeyFile: z.string().default(''),
   rotateCertificates: z.boolean().default(false),
+  serverTLSBootstrap: z.boolean().default(false),
+  tlsCipherSuites: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^TLS_[A-Z0-9_]+$/,
+          'must be a cipher suite name such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+        ),
+    )
+    .default([]),
+  tlsMinVersion: z
+    .enum(['', 'VersionTLS10', 'VersionTLS11', 'VersionTLS12', 'VersionTLS13'], {
+      errorMap: () => ({
+        message: 'must be one of VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13',
+      }),
+    })
+    .default(''),
   authentication: authenticationSchema,
   authorization: authorizationSchema,
   healthzPort: port.default(10248),
@@ -415,7 +430,17 @@ export interface KubeletConfiguration {
   readOnlyPort: number;
   tlsCertFile: string;
   tlsPrivateKeyFile: string;
+  /** Rotate the API client certificate through CSRs before it expires (kubelet `--rotate-certificates`). Default false. */
   rotateCertificates: boolean;
+  /**
+   * Obtain (and rotate) the :10250 serving certificate through a CSR with signer
+   * `kubernetes.io/kubelet-serving` instead of a self-signed one. Default false.
+   */
+  serverTLSBootstrap: boolean;
+  /** Go/IANA names of the TLS cipher suites the :10250 server allows; `[]` (default) for the runtime's defaults. */
+  tlsCipherSuites: string[];
+  /** Lowest TLS version of the :10250 server (`VersionTLS12`, `VersionTLS13`…); `''` (default) for the runtime's default. */
+  tlsMinVersion: '' | 'VersionTLS10' | 'VersionTLS11' | 'VersionTLS12' | 'VersionTLS13';
   authentication: KubeletAuthentication;
   authorization: KubeletAuthorization;
   /** Port of the localhost healthz endpoint; 0 disables it. Default 10248. */
