@@ -38,6 +38,7 @@ function config(endpoint: string): AgentConfig {
     kubelet: { ...defaultKubeletConfiguration(), containerRuntimeEndpoint: endpoint },
     ignoredFields: [],
     inCluster: false,
+    certDir: '/nonexistent/pki',
     nodeLabels: {},
     nodeName: 'test-node',
     nodeIps: [],

@@ -34,6 +34,7 @@ import { formatGoDuration } from './config/go-duration.js';
 import { LoggingEventRecorder } from './event-recorder.js';
 import { PromMetricsRegistry } from './metrics.js';
 import { isApiMode, registerApiMode } from './api-mode.js';
+import { registerCsi } from './csi.js';
 import { registerNodeApi } from './node-api.js';
 import { registerNodeProtection } from './node-protection.js';
 import type { PodStateChange } from './pod-state-view.js';
@@ -151,6 +152,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
     : [];
   const protectionComponents = registerNodeProtection(container, config, logger);
   const nodeApiComponents = registerNodeApi(container, config, { apiMode, metrics, logger });
+  const csi = registerCsi(container, config, { apiMode, clock, logger });
 
   // pod-lifecycle is registered in its component's start(), once the runtime's name
   // (for container IDs such as containerd://…) is known from the Version handshake.
@@ -195,6 +197,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
       start: () => resolveToken(container, ProbeManager).start(),
       stop: () => resolveToken(container, ProbeManager).stop(),
     },
+    ...csi.before,
     {
       name: 'pod-lifecycle',
       start: async () => {
@@ -262,6 +265,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
       },
       stop: () => resolveToken(container, PodLifecycleToken).stop(),
     },
+    ...csi.after,
     ...protectionComponents,
     ...nodeApiComponents,
   ];

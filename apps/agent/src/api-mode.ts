@@ -19,7 +19,11 @@ import {
 } from '@nodeagent/core';
 import {
   ApiServerPodSource,
+  ClientCertificateManager,
   KubeApiClient,
+  ServingCertificateManager,
+  bootstrapClientCertificate,
+  registerCertificateManagers,
   createApiEventRecorder,
   createKubeApi,
   registerKubeClient,
@@ -134,7 +138,52 @@ export function registerApiMode(
     ],
   });
 
-  const components: AgentComponent[] = [
+  // Certificates (kubelet pkg/kubelet/certificate): the client certificate is
+  // rotated when rotateCertificates is on, the serving one requested when
+  // serverTLSBootstrap is on; both through CertificateSigningRequests.
+  const certLogger = logger.child({ component: 'certificates' });
+  registerCertificateManagers(container, {
+    ...(kubelet.rotateCertificates
+      ? { client: { nodeName: config.nodeName, certDir: config.certDir, logger: certLogger } }
+      : {}),
+    ...(kubelet.serverTLSBootstrap
+      ? {
+          serving: {
+            nodeName: config.nodeName,
+            certDir: config.certDir,
+            logger: certLogger,
+            servingAddresses: () => ({
+              dnsNames: [config.nodeName],
+              ipAddresses: config.nodeIps,
+            }),
+          },
+        }
+      : {}),
+  });
+
+  const components: AgentComponent[] = [];
+  const bootstrapKubeconfig = config.bootstrapKubeconfig;
+  if (bootstrapKubeconfig !== undefined && config.kubeconfig !== undefined) {
+    const kubeconfigPath = config.kubeconfig;
+    components.push({
+      name: 'client-certificate-bootstrap',
+      // Before any API client exists: when --kubeconfig is missing or its certificate
+      // is unusable, get one with the bootstrap credentials and write the kubeconfig.
+      start: async () => {
+        await bootstrapClientCertificate({
+          kubeconfigPath,
+          bootstrapKubeconfigPath: bootstrapKubeconfig,
+          certDir: config.certDir,
+          nodeName: config.nodeName,
+          clock,
+          logger: certLogger,
+          kubeApiOptions: { userAgent, clock },
+        });
+      },
+      stop: () => {},
+    });
+  }
+  components.push(
     {
       name: 'api-client',
       start: () => {
@@ -158,7 +207,34 @@ export function registerApiMode(
         resolveToken(container, KubeApiClient).limiter.stop();
       },
     },
-  ];
+  );
+  if (kubelet.rotateCertificates) {
+    components.push({
+      name: 'client-certificate-rotation',
+      start: async () => {
+        const manager = resolveToken(container, ClientCertificateManager);
+        const certFile = resolveToken(container, KubeApiClient).config.getCurrentUser()?.certFile;
+        if (certFile !== manager.currentPath()) {
+          // client-node re-reads certificate files on every request, so rotation works
+          // only when the kubeconfig points at the rotated pair (a bootstrapped one does).
+          certLogger.warn('Client certificate rotation is off: the kubeconfig does not use the rotated certificate file', {
+            kubeconfigCertFile: certFile ?? '<embedded>',
+            rotatedFile: manager.currentPath(),
+          });
+          return;
+        }
+        await manager.start();
+      },
+      stop: () => resolveToken(container, ClientCertificateManager).stop(),
+    });
+  }
+  if (kubelet.serverTLSBootstrap) {
+    components.push({
+      name: 'serving-certificate',
+      start: () => resolveToken(container, ServingCertificateManager).start(),
+      stop: () => resolveToken(container, ServingCertificateManager).stop(),
+    });
+  }
   if (!options.eventRecorder) {
     components.push({
       name: 'event-recorder',

@@ -3,7 +3,6 @@
  * stats, metrics and — in API mode — the API server's TokenReview and
  * SubjectAccessReview.
  */
-import { join } from 'node:path';
 import {
   NodeApiServerToken,
   kubeApiReviewClient,
@@ -13,7 +12,7 @@ import {
   type MetricsSource,
 } from '@nodeagent/auth-server';
 import { resolveToken, type Logger } from '@nodeagent/core';
-import { KubeApiClient } from '@nodeagent/kube-client';
+import { KubeApiClient, ServingCertificateManager } from '@nodeagent/kube-client';
 import { PodLifecycleToken } from '@nodeagent/pod-lifecycle';
 import type { DependencyContainer } from 'tsyringe';
 import type { AgentComponent } from './agent.js';
@@ -84,7 +83,9 @@ export function registerNodeApi(
     tls: {
       ...(kubelet.tlsCertFile ? { tlsCertFile: kubelet.tlsCertFile } : {}),
       ...(kubelet.tlsPrivateKeyFile ? { tlsPrivateKeyFile: kubelet.tlsPrivateKeyFile } : {}),
-      certDir: join(config.rootDir, 'pki'),
+      certDir: config.certDir,
+      ...(kubelet.tlsMinVersion ? { tlsMinVersion: kubelet.tlsMinVersion } : {}),
+      ...(kubelet.tlsCipherSuites.length > 0 ? { tlsCipherSuites: kubelet.tlsCipherSuites } : {}),
       hostname: config.nodeName,
       alternateIps: config.nodeIps,
     },
@@ -138,7 +139,16 @@ export function registerNodeApi(
             );
           }
         }
-        await resolveToken(container, NodeApiServerToken).start();
+        const server = resolveToken(container, NodeApiServerToken);
+        await server.start();
+        if (options.apiMode && kubelet.serverTLSBootstrap) {
+          // Serve the certificate obtained through a CSR as soon as there is one (and
+          // each rotated one), without a restart; until then the self-signed one.
+          const manager = resolveToken(container, ServingCertificateManager);
+          const current = manager.current();
+          if (current) server.setServingCertificate(current);
+          manager.onRotate((pair) => server.setServingCertificate(pair));
+        }
       },
       stop: () => resolveToken(container, NodeApiServerToken).stop(),
     },

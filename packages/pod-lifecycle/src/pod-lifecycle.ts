@@ -285,6 +285,11 @@ export class PodLifecycle {
     this.logger.info('Pod lifecycle stopped; pods left running');
   }
 
+  /** True once every pod source has delivered its pods at least once. */
+  sourcesReady(): boolean {
+    return this.config.sourcesReady(this.options.sources.map((s) => s.name));
+  }
+
   /** Desired pods with their generated status. */
   pods(): PodView[] {
     return this.config.pods().map((pod) => ({

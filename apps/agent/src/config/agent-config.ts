@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
 import { InvalidConfigError } from '@nodeagent/core';
 import type { AgentFlags } from './flags.js';
 import {
@@ -25,6 +26,10 @@ export interface AgentConfig {
   ignoredFields: string[];
   /** The kubeconfig path; absent (and not `inCluster`) means standalone mode (no API server). */
   kubeconfig?: string;
+  /** `--bootstrap-kubeconfig`: used to obtain a client certificate when the kubeconfig is missing or invalid. */
+  bootstrapKubeconfig?: string;
+  /** Certificates and keys (`--cert-dir`, default `<rootDir>/pki`). */
+  certDir: string;
   /** Reach the API server with the in-cluster service account. */
   inCluster: boolean;
   /** Labels the Node registers with (`--node-labels`). */
@@ -105,6 +110,10 @@ export async function loadAgentConfig(
     ...(flags.config !== undefined ? { configFile: flags.config } : {}),
     ignoredFields,
     ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.bootstrapKubeconfig !== undefined
+      ? { bootstrapKubeconfig: flags.bootstrapKubeconfig }
+      : {}),
+    certDir: flags.certDir ?? join(flags.rootDir ?? defaultRootDir, 'pki'),
     inCluster: flags.inCluster === true,
     nodeLabels: flags.nodeLabels ?? {},
     nodeName,

@@ -12,6 +12,10 @@ export interface AgentFlags {
   config?: string;
   /** `--kubeconfig`: credentials for the API server; without it the agent runs standalone. */
   kubeconfig?: string;
+  /** `--bootstrap-kubeconfig`: credentials to request a client certificate with when `--kubeconfig` is missing or invalid. */
+  bootstrapKubeconfig?: string;
+  /** `--cert-dir`: where certificates are kept. Default `<root-dir>/pki`. */
+  certDir?: string;
   /** `--in-cluster`: reach the API server with the pod's service account (agent run as a pod). */
   inCluster?: boolean;
   /** `--node-labels`: labels added when the Node registers (`key=value,…`). */
@@ -96,6 +100,9 @@ Usage:
 Flags (names and meaning as the kubelet's; flags override the config file):
   --config FILE                     KubeletConfiguration file (YAML or JSON)
   --kubeconfig FILE                 API server credentials; omit to run standalone
+  --bootstrap-kubeconfig FILE       request a client certificate with these credentials when
+                                    --kubeconfig is missing or its certificate invalid
+  --cert-dir DIR                    certificates and keys (default <root-dir>/pki)
   --in-cluster                      use the in-cluster service account instead of --kubeconfig
   --node-labels K=V[,K=V]           labels to register the Node with
   --hostname-override NAME          node name to use instead of the host name
@@ -235,6 +242,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
       options: {
         config: { type: 'string' },
         kubeconfig: { type: 'string' },
+        'bootstrap-kubeconfig': { type: 'string' },
+        'cert-dir': { type: 'string' },
         'in-cluster': { type: 'boolean' },
         'node-labels': { type: 'string' },
         'hostname-override': { type: 'string' },
@@ -275,6 +284,8 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const flags = defined<AgentFlags>({
     config: values.config,
     kubeconfig: values.kubeconfig,
+    bootstrapKubeconfig: values['bootstrap-kubeconfig'],
+    certDir: values['cert-dir'],
     inCluster: values['in-cluster'],
     nodeLabels:
       values['node-labels'] === undefined ? undefined : parseNodeLabels(values['node-labels']),
