@@ -183,31 +183,29 @@ export function registerApiMode(
       stop: () => {},
     });
   }
-  components.push(
-    {
-      name: 'api-client',
-      start: () => {
-        const api = resolveToken(container, KubeApiClient);
-        logger.info('API server client ready', {
-          component: 'agent',
-          server: api.config.getCurrentCluster()?.server,
-          qps: kubelet.kubeAPIQPS,
-          burst: kubelet.kubeAPIBurst,
-        });
-      },
-      stop: () => {
-        const managers: unknown[] = [
-          resolveToken(container, ConfigMapManager),
-          resolveToken(container, SecretManager),
-        ];
-        for (const m of managers) {
-          if (m && typeof (m as { stop?: unknown }).stop === 'function')
-            (m as { stop(): void }).stop();
-        }
-        resolveToken(container, KubeApiClient).limiter.stop();
-      },
+  components.push({
+    name: 'api-client',
+    start: () => {
+      const api = resolveToken(container, KubeApiClient);
+      logger.info('API server client ready', {
+        component: 'agent',
+        server: api.config.getCurrentCluster()?.server,
+        qps: kubelet.kubeAPIQPS,
+        burst: kubelet.kubeAPIBurst,
+      });
     },
-  );
+    stop: () => {
+      const managers: unknown[] = [
+        resolveToken(container, ConfigMapManager),
+        resolveToken(container, SecretManager),
+      ];
+      for (const m of managers) {
+        if (m && typeof (m as { stop?: unknown }).stop === 'function')
+          (m as { stop(): void }).stop();
+      }
+      resolveToken(container, KubeApiClient).limiter.stop();
+    },
+  });
   if (kubelet.rotateCertificates) {
     components.push({
       name: 'client-certificate-rotation',
@@ -217,10 +215,13 @@ export function registerApiMode(
         if (certFile !== manager.currentPath()) {
           // client-node re-reads certificate files on every request, so rotation works
           // only when the kubeconfig points at the rotated pair (a bootstrapped one does).
-          certLogger.warn('Client certificate rotation is off: the kubeconfig does not use the rotated certificate file', {
-            kubeconfigCertFile: certFile ?? '<embedded>',
-            rotatedFile: manager.currentPath(),
-          });
+          certLogger.warn(
+            'Client certificate rotation is off: the kubeconfig does not use the rotated certificate file',
+            {
+              kubeconfigCertFile: certFile ?? '<embedded>',
+              rotatedFile: manager.currentPath(),
+            },
+          );
           return;
         }
         await manager.start();

@@ -95,6 +95,11 @@ export function registerNodeProtection(
 
   registerEvictionManager(container, {
     evictionHard: kubelet.evictionHard,
+    evictionSoft: kubelet.evictionSoft,
+    evictionSoftGracePeriod: kubelet.evictionSoftGracePeriod,
+    evictionMinimumReclaim: kubelet.evictionMinimumReclaim,
+    evictionPressureTransitionPeriod: kubelet.evictionPressureTransitionPeriod,
+    evictionMaxPodGracePeriod: kubelet.evictionMaxPodGracePeriod,
     nodeRef,
     hooks: (r) => {
       // Resolved when used: node status asks for the pressure provider before the pod

@@ -143,7 +143,7 @@ describe('the agent on the real runtime', () => {
         },
         ignoredFields: [],
         inCluster: false,
-    certDir: '/nonexistent/pki',
+        certDir: '/nonexistent/pki',
         nodeLabels: {},
         nodeName: 'agent-it',
         nodeIps: [],

@@ -193,4 +193,21 @@ describe('loadAgentConfig: file, defaults, then flags', () => {
       /\/c\.yaml: invalid KubeletConfiguration:\n {2}KubeletConfiguration: unknown field "cgroupRooot" \(did you mean "cgroupRoot"\?\)/,
     );
   });
+
+  it.each([
+    [
+      'evictionSoft:\n  memory.available: 500Mi\n',
+      'grace period must be specified for the soft eviction threshold memory.available',
+    ],
+    ['evictionHard:\n  memory.avail: 100Mi\n', 'memory.avail'],
+    ['evictionHard:\n  nodefs.available: 120%\n', 'nodefs.available'],
+    ['imageGCHighThresholdPercent: 101\n', 'imageGCHighThresholdPercent'],
+  ])('rejects bad eviction and image GC settings at start: %j', async (extra, message) => {
+    const err = await load(['--config', '/c.yaml'], { '/c.yaml': `${file}${extra}` }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InvalidConfigError);
+    expect((err as Error).message).toContain('/c.yaml');
+    expect((err as Error).message).toContain(message);
+  });
 });

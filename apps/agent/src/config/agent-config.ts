@@ -6,6 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { InvalidConfigError } from '@nodeagent/core';
+import { validateImageGcPolicy } from '@nodeagent/image-gc';
+import { parseThresholdConfig } from '@nodeagent/pod-lifecycle';
 import type { AgentFlags } from './flags.js';
 import {
   defaultKubeletConfiguration,
@@ -49,6 +51,34 @@ export interface AgentConfig {
 export interface LoadAgentConfigDeps {
   readFile?: (path: string) => Promise<string>;
   hostname?: () => string;
+}
+
+/**
+ * The eviction thresholds and image GC policy, checked at start by the same code the
+ * eviction manager and image GC use, so a bad value fails with its field named.
+ */
+function checkEvictionAndGc(kubelet: KubeletConfiguration, source: string): void {
+  try {
+    parseThresholdConfig({
+      evictionHard: kubelet.evictionHard,
+      evictionSoft: kubelet.evictionSoft,
+      evictionSoftGracePeriod: kubelet.evictionSoftGracePeriod,
+      evictionMinimumReclaim: kubelet.evictionMinimumReclaim,
+    });
+    validateImageGcPolicy({
+      highThresholdPercent: kubelet.imageGCHighThresholdPercent,
+      lowThresholdPercent: kubelet.imageGCLowThresholdPercent,
+      minAgeMs: kubelet.imageMinimumGCAge,
+      maxAgeMs: kubelet.imageMaximumGCAge,
+    });
+  } catch (err) {
+    if (err instanceof InvalidConfigError) {
+      throw new InvalidConfigError(`${source}: invalid KubeletConfiguration: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
 }
 
 /** Applies the flags that override KubeletConfiguration fields. */
@@ -101,6 +131,7 @@ export async function loadAgentConfig(
     ({ config: kubelet, ignoredFields } = parseKubeletConfiguration(text, flags.config));
   }
   kubelet = applyFlagOverrides(kubelet, flags);
+  checkEvictionAndGc(kubelet, flags.config ?? 'configuration');
   const nodeName = (flags.hostnameOverride ?? (deps.hostname ?? osHostname)()).trim().toLowerCase();
   if (nodeName === '') {
     throw new InvalidConfigError('the host name is empty; set --hostname-override');

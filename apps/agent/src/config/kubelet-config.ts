@@ -110,11 +110,6 @@ export const notImplementedKubeletFields = [
   'runOnce',
   'maxOpenFiles',
   'contentType',
-  'evictionSoft',
-  'evictionSoftGracePeriod',
-  'evictionPressureTransitionPeriod',
-  'evictionMaxPodGracePeriod',
-  'evictionMinimumReclaim',
   'podsPerCore',
   'enableControllerAttachDetach',
   'protectKernelDefaults',
@@ -293,6 +288,11 @@ const fields = {
     .nullable()
     .default(null),
   evictionHard: stringMap.optional(),
+  evictionSoft: stringMap.default({}),
+  evictionSoftGracePeriod: stringMap.default({}),
+  evictionPressureTransitionPeriod: nonNegativeDuration.default('5m'),
+  evictionMaxPodGracePeriod: int32.default(0),
+  evictionMinimumReclaim: stringMap.default({}),
   mergeDefaultEvictionSettings: z.boolean().default(false),
   containerLogMaxSize: z.string().default('10Mi'),
   containerLogMaxFiles: z.number().int().min(2, 'must be at least 2').default(5),
@@ -485,6 +485,16 @@ export interface KubeletConfiguration {
   maxParallelImagePulls: number | null;
   /** Hard eviction thresholds by signal. Default {@link defaultEvictionHard}. */
   evictionHard: Record<string, string>;
+  /** Soft eviction thresholds by signal (each needs a grace period). */
+  evictionSoft: Record<string, string>;
+  /** Grace periods of the soft thresholds (Go durations) by signal. */
+  evictionSoftGracePeriod: Record<string, string>;
+  /** How long a pressure condition stays after the last threshold crossing, ms. Default 5 min. */
+  evictionPressureTransitionPeriod: number;
+  /** Most grace (s) a pod evicted for a soft threshold gets; 0 (default): its own. */
+  evictionMaxPodGracePeriod: number;
+  /** Minimum amount reclaimed past a threshold, by signal. */
+  evictionMinimumReclaim: Record<string, string>;
   mergeDefaultEvictionSettings: boolean;
   /** Rotate a container log above this size. Default `10Mi`. */
   containerLogMaxSize: string;
