@@ -253,7 +253,10 @@ describe('CsiPluginManager', () => {
     await eventually(() => expect(clock.nextTimerDelay()).toBe(500));
     await clock.advance(500);
     await eventually(() => expect(manager.registry.list()).toEqual(['flaky.csi.test']));
-    expect(d.registrationStatus[1]).toEqual({ pluginRegistered: true, error: '' });
+    // NotifyRegistrationStatus reaches the driver after the registry has the driver.
+    await eventually(() =>
+      expect(d.registrationStatus[1]).toEqual({ pluginRegistered: true, error: '' }),
+    );
   });
 
   it('in API mode, does not register a driver it could not publish', async () => {
