@@ -59,6 +59,16 @@ logging:
   format: text
 YAML
 
+# The demo leaves the host's kernel tunables alone: the agent checks and sets them in
+# a stand-in for /proc/sys (on a real node it sets them, as the kubelet does).
+sysctl_root="$NODEAGENT_RUNTIME_DIR/proc-sys"
+for t in vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops \
+  kernel/keys/root_maxkeys kernel/keys/root_maxbytes; do
+  mkdir -p "$sysctl_root/$(dirname "$t")"
+  cat "/proc/sys/$t" > "$sysctl_root/$t"
+done
+export NODEAGENT_SYSCTL_ROOT="$sysctl_root"
+
 api_flags=()
 if [ "$api" = 1 ]; then
   cluster_dir="$NODEAGENT_RUNTIME_DIR/dev-cluster"

@@ -35,6 +35,7 @@ import { LoggingEventRecorder } from './event-recorder.js';
 import { PromMetricsRegistry } from './metrics.js';
 import { isApiMode, registerApiMode } from './api-mode.js';
 import { registerCsi } from './csi.js';
+import { defaultSysctl, setupKernelTunables, type Sysctl } from './kernel-defaults.js';
 import { registerNodeApi } from './node-api.js';
 import { registerNodeProtection } from './node-protection.js';
 import type { PodStateChange } from './pod-state-view.js';
@@ -90,6 +91,12 @@ export interface CreateAgentOptions {
    * with reasons such as CrashLoopBackOff.
    */
   onPodStateChange?: (change: PodStateChange) => void;
+  /**
+   * Reads and writes the kernel tunables checked at start (`protectKernelDefaults`).
+   * Default: the real `/proc/sys` — which the agent WRITES when protectKernelDefaults
+   * is false and a tunable differs, as the kubelet does; tests pass a fake.
+   */
+  sysctl?: Sysctl;
 }
 
 /** How long `start()` waits for the runtime to answer its first Version call, ms. */
@@ -182,6 +189,19 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
       // The connection is closed last, in stop(), after every component that uses it.
       stop: () => {},
     },
+    {
+      // The kubelet's setupKernelTunables (container manager setupNode, once the
+      // runtime is up): check, or set, the kernel tunables before any pod runs.
+      name: 'kernel-tunables',
+      start: async () => {
+        await setupKernelTunables({
+          sysctl: options.sysctl ?? defaultSysctl(),
+          behavior: kubelet.protectKernelDefaults ? 'error' : 'modify',
+          logger,
+        });
+      },
+      stop: () => {},
+    },
     ...apiComponents,
     {
       name: 'pleg',
@@ -238,6 +258,8 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
           },
           memoryCapacityBytes: totalmem(),
           syncFrequencyMs: kubelet.syncFrequency,
+          seccompDefault: kubelet.seccompDefault,
+          seccompProfileRoot: join(config.rootDir, 'seccomp'),
         });
         const lifecycle = resolveToken(container, PodLifecycleToken);
         if (options.onPodStateChange) {

@@ -5,17 +5,18 @@
  * (the two checks that are not in v1.10 say which version they come from).
  *
  * The checks read the configuration as the benchmark does: the KubeletConfiguration
- * file, with the command-line flags applied on top. Fields nodeagent accepts but
- * does not act on yet are read from the file too; a good value there is reported as
- * WARN, since setting it has no effect until nodeagent implements it.
+ * file, with the command-line flags applied on top. `makeIPTablesUtilChains`, which
+ * nodeagent accepts but does not act on, is read from the file and reported as WARN
+ * even when true, since the chains it asks for are not created.
  */
 import { readFile as fsReadFile, stat as fsStat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { parseDocument } from 'yaml';
 import { loadAgentConfig, type AgentConfig } from './config/agent-config.js';
 import type { ConfigAuditFlags } from './config/flags.js';
-import { parseGoDurationMs } from './config/go-duration.js';
-import { notImplementedKubeletFields, type KubeletConfiguration } from './config/kubelet-config.js';
+import { formatGoDuration } from './config/go-duration.js';
+import type { KubeletConfiguration } from './config/kubelet-config.js';
+import { kubeletKernelTunables } from './kernel-defaults.js';
 
 export type { ConfigAuditFlags } from './config/flags.js';
 
@@ -78,8 +79,6 @@ async function defaultStat(path: string): Promise<FileFacts | undefined> {
   }
 }
 
-const notImplemented = new Set<string>(notImplementedKubeletFields);
-
 function pass(id: string, title: string, reason: string): AuditCheck {
   return { id, title, status: 'PASS', reason };
 }
@@ -88,16 +87,6 @@ function fail(id: string, title: string, reason: string): AuditCheck {
 }
 function warn(id: string, title: string, reason: string): AuditCheck {
   return { id, title, status: 'WARN', reason };
-}
-
-/** A PASS on a field nodeagent does not act on becomes a WARN saying so. */
-function unimplementedPass(field: string, check: AuditCheck): AuditCheck {
-  if (check.status !== 'PASS' || !notImplemented.has(field)) return check;
-  return {
-    ...check,
-    status: 'WARN',
-    reason: `${check.reason}; but nodeagent accepts ${field} without acting on it yet`,
-  };
 }
 
 async function permissionChecks(
@@ -200,42 +189,34 @@ export async function auditConfiguration(input: AuditInput): Promise<AuditCheck[
   );
   t = 'Ensure that the --streaming-connection-idle-timeout argument is not set to 0';
   {
-    const v = fileValue(raw, 'streamingConnectionIdleTimeout');
-    let ms: number | undefined;
-    try {
-      ms = typeof v === 'string' ? parseGoDurationMs(v) : undefined;
-    } catch {
-      ms = Number.NaN;
-    }
+    // The loaded configuration already refused a malformed or negative duration.
+    const ms = c.streamingConnectionIdleTimeout;
+    const given = fileValue(raw, 'streamingConnectionIdleTimeout') !== undefined;
     checks.push(
-      v === undefined
-        ? pass('4.2.5', t, 'streamingConnectionIdleTimeout is not set (default 4h0m0s)')
-        : ms === 0
-          ? fail('4.2.5', t, 'streamingConnectionIdleTimeout is 0: set it to, e.g., 5m')
-          : ms === undefined || Number.isNaN(ms)
-            ? fail(
-                '4.2.5',
-                t,
-                `streamingConnectionIdleTimeout ${JSON.stringify(v)} is not a duration`,
-              )
-            : unimplementedPass(
-                'streamingConnectionIdleTimeout',
-                pass('4.2.5', t, `streamingConnectionIdleTimeout is ${JSON.stringify(v)}`),
-              ),
+      ms === 0
+        ? fail(
+            '4.2.5',
+            t,
+            'streamingConnectionIdleTimeout is 0: exec/attach/port-forward streams never time out; set it to, e.g., 5m',
+          )
+        : pass(
+            '4.2.5',
+            t,
+            `streamingConnectionIdleTimeout is ${formatGoDuration(ms)}${given ? '' : ' (the default)'}: idle exec/attach/port-forward streams through the node API are closed after it`,
+          ),
     );
   }
   t = 'Ensure that the --make-iptables-util-chains argument is set to true';
   {
     const v = fileValue(raw, 'makeIPTablesUtilChains');
     checks.push(
-      v === undefined
-        ? pass('4.2.6', t, 'makeIPTablesUtilChains is not set (default true)')
-        : v === true
-          ? unimplementedPass(
-              'makeIPTablesUtilChains',
-              pass('4.2.6', t, 'makeIPTablesUtilChains is true'),
-            )
-          : fail('4.2.6', t, `makeIPTablesUtilChains is ${JSON.stringify(v)}: set it to true`),
+      v === undefined || v === true
+        ? warn(
+            '4.2.6',
+            t,
+            `makeIPTablesUtilChains is ${v === undefined ? 'not set (default true)' : 'true'}, but nodeagent accepts it without acting on it: it does not create the kubelet's iptables chains (KUBE-IPTABLES-HINT in mangle; KUBE-FIREWALL in filter, jumped to from INPUT and OUTPUT, dropping non-local traffic to 127.0.0.0/8), so manage them with kube-proxy or the host firewall`,
+          )
+        : fail('4.2.6', t, `makeIPTablesUtilChains is ${JSON.stringify(v)}: set it to true`),
     );
   }
   t = 'Ensure that the --hostname-override argument is not set';
@@ -347,12 +328,16 @@ export async function auditConfiguration(input: AuditInput): Promise<AuditCheck[
   {
     const v = fileValue(raw, 'seccompDefault');
     checks.push(
-      v === true
-        ? unimplementedPass('seccompDefault', pass('4.2.14', t, 'seccompDefault is true'))
+      c.seccompDefault
+        ? pass(
+            '4.2.14',
+            t,
+            'seccompDefault is true: containers without a seccomp profile run with RuntimeDefault',
+          )
         : fail(
             '4.2.14',
             t,
-            `seccompDefault is ${v === undefined ? 'not set (false)' : JSON.stringify(v)}: set it to true`,
+            `seccompDefault is ${v === undefined ? 'not set (false)' : 'false'}: containers without a seccomp profile run Unconfined; set it to true`,
           ),
     );
   }
@@ -360,15 +345,16 @@ export async function auditConfiguration(input: AuditInput): Promise<AuditCheck[
   {
     const v = fileValue(raw, 'protectKernelDefaults');
     checks.push(
-      v === true
-        ? unimplementedPass(
-            'protectKernelDefaults',
-            pass('1.8-4.2.6', t, 'protectKernelDefaults is true'),
+      c.protectKernelDefaults
+        ? pass(
+            '1.8-4.2.6',
+            t,
+            `protectKernelDefaults is true: nodeagent refuses to start when a kernel tunable differs from the kubelet's value (${kubeletKernelTunables.map((k) => `${k.name}=${k.value}`).join(', ')})`,
           )
         : warn(
             '1.8-4.2.6',
             t,
-            `protectKernelDefaults is ${v === undefined ? 'not set (false)' : JSON.stringify(v)}: the benchmark wants true (the kubelet then refuses kernel tunables that differ from its defaults)`,
+            `protectKernelDefaults is ${v === undefined ? 'not set (false)' : 'false'}: nodeagent sets the kernel tunables the kubelet needs itself at start; the benchmark wants true (set them on the host, e.g. in /etc/sysctl.d, and refuse to start otherwise)`,
           ),
     );
   }

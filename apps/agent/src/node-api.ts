@@ -80,6 +80,8 @@ export function registerNodeApi(
     readOnlyPort: kubelet.readOnlyPort,
     rootDir: config.rootDir,
     podLogsDir: kubelet.podLogsDir,
+    // exec/attach/portForward streams idle this long are closed; 0: never (kubelet).
+    streamingConnectionIdleTimeoutMs: kubelet.streamingConnectionIdleTimeout,
     tls: {
       ...(kubelet.tlsCertFile ? { tlsCertFile: kubelet.tlsCertFile } : {}),
       ...(kubelet.tlsPrivateKeyFile ? { tlsPrivateKeyFile: kubelet.tlsPrivateKeyFile } : {}),

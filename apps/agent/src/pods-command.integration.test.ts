@@ -12,6 +12,7 @@ import { noopLogger, type cri as api } from '@nodeagent/core';
 import { createCriClient, type CriClient } from '@nodeagent/cri-client';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProcSysctl, writeSysctlStandIn } from './kernel-defaults.js';
 import { createAgent } from './agent.js';
 import { defaultKubeletConfiguration } from './config/kubelet-config.js';
 import { podUidLabel, restartCountAnnotation, runPodsCommand } from './pods-command.js';
@@ -131,6 +132,8 @@ describe('nodeagent pods on the real runtime', () => {
 
 describe('the agent on the real runtime', () => {
   it('stops and removes a pod it does not want (orphan cleanup), then stops cleanly', async () => {
+    const sysctlDir = join(workDir, 'proc-sys');
+    await writeSysctlStandIn(sysctlDir);
     const agent = createAgent(
       {
         kubelet: {
@@ -149,7 +152,8 @@ describe('the agent on the real runtime', () => {
         nodeIps: [],
         rootDir: join(workDir, 'root'),
       },
-      { logger: noopLogger },
+      // Kernel tunables go to a stand-in for /proc/sys: tests never change the host's.
+      { logger: noopLogger, sysctl: createProcSysctl(sysctlDir) },
     );
     await agent.start();
     try {

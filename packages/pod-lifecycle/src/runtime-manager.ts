@@ -129,6 +129,18 @@ export interface RuntimeManagerOptions {
   hostIp?: string;
   /** The node's DNS settings (kubelet clusterDomain, clusterDNS, resolvConf text). */
   dns?: DnsOptions;
+  /**
+   * Kubelet `seccompDefault`: containers whose pod and container security contexts
+   * name no seccomp profile run with the runtime's default profile (`RuntimeDefault`)
+   * instead of `Unconfined` (kubelet `getSeccompProfile` with `fallbackToRuntimeDefault`).
+   * The sandbox always runs `RuntimeDefault`, as in the kubelet. Default false.
+   */
+  seccompDefault?: boolean;
+  /**
+   * Directory `Localhost` seccomp profiles are resolved in (kubelet
+   * `<root-dir>/seccomp`). Default `/var/lib/kubelet/seccomp`.
+   */
+  seccompProfileRoot?: string;
   /** Node memory capacity for OOM score adjustment of burstable containers. */
   memoryCapacityBytes: number;
   /** Filesystem operations; the real filesystem by default. */
@@ -768,6 +780,12 @@ export class RuntimeManager implements PodSyncHandler {
         podDir: this.podDir(pod),
         memoryCapacityBytes: this.options.memoryCapacityBytes,
         ...(pulled.imageUser ? { imageUser: pulled.imageUser } : {}),
+        ...(this.options.seccompDefault !== undefined
+          ? { seccompDefault: this.options.seccompDefault }
+          : {}),
+        ...(this.options.seccompProfileRoot !== undefined
+          ? { seccompProfileRoot: this.options.seccompProfileRoot }
+          : {}),
       });
     } catch (err) {
       const message = describe(err);

@@ -441,3 +441,41 @@ describe('serving TLS fields (serverTLSBootstrap, tlsCipherSuites, tlsMinVersion
     );
   });
 });
+
+describe('CIS fields (seccompDefault, protectKernelDefaults, streamingConnectionIdleTimeout, makeIPTablesUtilChains)', () => {
+  it('default as the kubelet does and are acted on, not ignored', () => {
+    const d = defaultKubeletConfiguration();
+    expect(d.seccompDefault).toBe(false);
+    expect(d.protectKernelDefaults).toBe(false);
+    expect(d.streamingConnectionIdleTimeout).toBe(4 * 3600_000);
+    const { config, ignoredFields } = parse(
+      'seccompDefault: true\nprotectKernelDefaults: true\nstreamingConnectionIdleTimeout: 5m\n',
+    );
+    expect(ignoredFields).toEqual([]);
+    expect(config.seccompDefault).toBe(true);
+    expect(config.protectKernelDefaults).toBe(true);
+    expect(config.streamingConnectionIdleTimeout).toBe(300_000);
+    expect(
+      parse('streamingConnectionIdleTimeout: 0s\n').config.streamingConnectionIdleTimeout,
+    ).toBe(0);
+  });
+
+  it('makeIPTablesUtilChains is still accepted without being acted on', () => {
+    expect(parse('makeIPTablesUtilChains: true\n').ignoredFields).toEqual([
+      'makeIPTablesUtilChains',
+    ]);
+  });
+
+  it('reject bad values naming the field', () => {
+    expect(errorOf('seccompDefault: "true"\n')).toMatch(/KubeletConfiguration\.seccompDefault/);
+    expect(errorOf('protectKernelDefaults: 1\n')).toMatch(
+      /KubeletConfiguration\.protectKernelDefaults/,
+    );
+    expect(errorOf('streamingConnectionIdleTimeout: -1m\n')).toMatch(
+      /KubeletConfiguration\.streamingConnectionIdleTimeout: must not be negative/,
+    );
+    expect(errorOf('streamingConnectionIdleTimeout: 4 hours\n')).toMatch(
+      /KubeletConfiguration\.streamingConnectionIdleTimeout/,
+    );
+  });
+});

@@ -91,7 +91,6 @@ export const notImplementedKubeletFields = [
   'imagePullCredentialsVerificationPolicy',
   'preloadedImagesVerificationAllowlist',
   'enableContentionProfiling',
-  'streamingConnectionIdleTimeout',
   'volumeStatsAggPeriod',
   'kubeletCgroups',
   'systemCgroups',
@@ -112,7 +111,6 @@ export const notImplementedKubeletFields = [
   'contentType',
   'podsPerCore',
   'enableControllerAttachDetach',
-  'protectKernelDefaults',
   'makeIPTablesUtilChains',
   'iptablesMasqueradeBit',
   'iptablesDropBit',
@@ -137,7 +135,6 @@ export const notImplementedKubeletFields = [
   'reservedMemory',
   'enableProfilingHandler',
   'enableDebugFlagsHandler',
-  'seccompDefault',
   'memoryThrottlingFactor',
   'memoryReservationPolicy',
   'tracing',
@@ -325,6 +322,9 @@ const fields = {
     .default('Watch'),
   containerRuntimeEndpoint: z.string().min(1).default('unix:///run/containerd/containerd.sock'),
   imageServiceEndpoint: z.string().default(''),
+  seccompDefault: z.boolean().default(false),
+  protectKernelDefaults: z.boolean().default(false),
+  streamingConnectionIdleTimeout: nonNegativeDuration.default('4h'),
 };
 
 /** One of {@link notImplementedKubeletFields}. */
@@ -533,6 +533,25 @@ export interface KubeletConfiguration {
   containerRuntimeEndpoint: string;
   /** CRI image endpoint; `''` (default) means containerRuntimeEndpoint. */
   imageServiceEndpoint: string;
+  /**
+   * Run containers whose pod and container security contexts name no seccomp
+   * profile with the runtime's default profile (`RuntimeDefault`) instead of
+   * `Unconfined` (kubelet `--seccomp-default`; CIS 4.2.14 wants true). Default false.
+   */
+  seccompDefault: boolean;
+  /**
+   * At start, refuse to run when a kernel tunable the kubelet depends on differs
+   * from the kubelet's value (kubelet `--protect-kernel-defaults`, CIS 1.8 4.2.6);
+   * when false (default) the agent sets them itself, as the kubelet does. See
+   * `kubeletKernelTunables` for the list.
+   */
+  protectKernelDefaults: boolean;
+  /**
+   * Longest idle time of an exec/attach/port-forward stream through the node API
+   * before it is closed, ms; 0 means no timeout (CIS 4.2.5 wants it not 0).
+   * Default 4 h (kubelet `--streaming-connection-idle-timeout`).
+   */
+  streamingConnectionIdleTimeout: number;
 }
 
 /** A parsed configuration file: the effective configuration and what was ignored. */

@@ -13,6 +13,7 @@ import { createCriClient, type CriClient } from '@nodeagent/cri-client';
 import type { cri as api } from '@nodeagent/core';
 import { freeLoopbackPort } from '@nodeagent/testkit';
 import { realRuntime } from '@nodeagent/testkit/vitest';
+import { sysctlRootEnv, writeSysctlStandIn } from '../kernel-defaults.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const env = realRuntime();
@@ -61,7 +62,11 @@ function startAgent(): ChildProcess {
       '--v',
       '4',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // Kernel tunables go to a stand-in for /proc/sys: tests never change the host's.
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, [sysctlRootEnv]: join(workDir, 'proc-sys') },
+    },
   );
   const append = (chunk: Buffer): void => writeFileSync(logFile, chunk, { flag: 'a' });
   child.stdout?.on('data', append);
@@ -163,6 +168,7 @@ function logLines(text: string): Array<Record<string, unknown>> {
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'na-e2e-'));
   nodeApiPort = await freeLoopbackPort();
+  await writeSysctlStandIn(join(workDir, 'proc-sys'));
   manifestDir = join(workDir, 'manifests');
   mkdirSync(manifestDir);
   logFile = join(workDir, 'agent.log');

@@ -197,3 +197,40 @@ describe('verifyRunAsNonRoot', () => {
     );
   });
 });
+
+describe('seccompDefault (kubelet getSeccompProfile with fallbackToRuntimeDefault)', () => {
+  it('only fills in RuntimeDefault where neither the container nor the pod names a profile', () => {
+    const p = pod(
+      [
+        container('none'),
+        container('own', undefined, undefined, {
+          securityContext: { seccompProfile: { type: 'Unconfined' } },
+        }),
+      ],
+      { securityContext: { runAsUser: 1000 } },
+    );
+    const on = { seccompDefault: true };
+    expect(containerSecurityContext(p, p.spec.containers[0]!, on).seccomp).toEqual({
+      profileType: 'RuntimeDefault',
+    });
+    expect(containerSecurityContext(p, p.spec.containers[1]!, on).seccomp).toEqual({
+      profileType: 'Unconfined',
+    });
+    const podLevel = pod([container('none')], {
+      securityContext: { seccompProfile: { type: 'Unconfined' } },
+    });
+    expect(containerSecurityContext(podLevel, podLevel.spec.containers[0]!, on).seccomp).toEqual({
+      profileType: 'Unconfined',
+    });
+    expect(
+      containerSecurityContext(p, p.spec.containers[0]!, { seccompDefault: false }).seccomp,
+    ).toEqual({ profileType: 'Unconfined' });
+  });
+
+  it('the sandbox is RuntimeDefault whatever the pod says', () => {
+    const p = pod([container('a')], {
+      securityContext: { seccompProfile: { type: 'Unconfined' } },
+    });
+    expect(sandboxSecurityContext(p).seccomp).toEqual({ profileType: 'RuntimeDefault' });
+  });
+});
