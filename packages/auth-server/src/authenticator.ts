@@ -60,6 +60,14 @@ interface CachedTokenResult {
 /** Outcome of one authenticator in the chain (the apiserver's `(resp, ok, err)`). */
 type Step = { kind: 'user'; user: UserInfo } | { kind: 'none' } | { kind: 'error'; reason: string };
 
+interface ConnectionMemo {
+  step: Step;
+  /** The client certificate's `notAfter`, ms since epoch (undefined: unreadable). */
+  notAfterMs?: number;
+  /** For a user: the authentication result handed out on every request (immutable). */
+  result?: AuthenticationResult;
+}
+
 const clientAuthOid = '1.3.6.1.5.5.7.3.2';
 
 /**
@@ -77,7 +85,12 @@ const clientAuthOid = '1.3.6.1.5.5.7.3.2';
 export class NodeRequestAuthenticator {
   private readonly cache: TtlCache<CachedTokenResult>;
   private readonly inflight = new Map<string, Promise<Step>>();
-  private readonly perConnection = new WeakMap<object, { step: Step; notAfterMs?: number }>();
+  /**
+   * Per TLS connection: the outcome of verifying its client certificate, the
+   * certificate's expiry, and (for a user) the finished result, so a keep-alive
+   * request costs one WeakMap lookup and one expiry comparison.
+   */
+  private readonly perConnection = new WeakMap<object, ConnectionMemo>();
   private readonly logger: Logger;
   /** Number of TokenReview calls made (for tests and metrics). */
   tokenReviews = 0;
@@ -89,10 +102,38 @@ export class NodeRequestAuthenticator {
 
   /** Authenticates one request (plain or upgrade). Never rejects. */
   async authenticate(req: IncomingMessage): Promise<AuthenticationResult> {
+    return this.authenticateCached(req) ?? this.authenticateFull(req);
+  }
+
+  /**
+   * The result for a request on a connection whose client certificate was already
+   * verified and has not expired (checked now, on every request), without waiting;
+   * undefined when the full chain has to run.
+   */
+  authenticateCached(req: IncomingMessage): AuthenticationResult | undefined {
+    if (!this.options.x509Enabled) return undefined;
+    const memo = this.perConnection.get(req.socket);
+    if (
+      memo?.result === undefined ||
+      (memo.notAfterMs !== undefined && this.options.clock.now() > memo.notAfterMs)
+    )
+      return undefined;
+    return memo.result;
+  }
+
+  private async authenticateFull(req: IncomingMessage): Promise<AuthenticationResult> {
     const errors: string[] = [];
     const x509 = this.x509(req);
-    if (x509.kind === 'user')
-      return { ok: true, user: withAuthenticated(x509.user), method: 'x509' };
+    if (x509.kind === 'user') {
+      const result: AuthenticationResult = {
+        ok: true,
+        user: withAuthenticated(x509.user),
+        method: 'x509',
+      };
+      const memo = this.perConnection.get(req.socket);
+      if (memo?.step === x509) memo.result = result;
+      return result;
+    }
     if (x509.kind === 'error') errors.push(x509.reason);
 
     const token = this.options.webhook ? bearerToken(req) : undefined;
@@ -212,12 +253,13 @@ export class NodeRequestAuthenticator {
       return { kind: 'error', reason: 'invalid bearer token' };
     }
     const u = status.user ?? {};
-    const user: UserInfo = {
+    // Cached with system:authenticated already added: a cache hit allocates nothing.
+    const user: UserInfo = withAuthenticated({
       name: u.username ?? '',
       groups: [...(u.groups ?? [])],
       ...(u.uid !== undefined && u.uid !== '' ? { uid: u.uid } : {}),
       ...(u.extra ? { extra: u.extra } : {}),
-    };
+    });
     this.cache.set(key, { ok: true, user }, ttl);
     return { kind: 'user', user };
   }

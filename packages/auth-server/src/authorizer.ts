@@ -32,6 +32,11 @@ export type AuthorizationDecision = 'allow' | 'deny' | 'no-opinion';
 /** Decides whether a request may proceed. Rejects when it cannot decide (→ 500). */
 export interface NodeAuthorizer {
   authorize(attributes: NodeRequestAttributes): Promise<AuthorizationDecision>;
+  /**
+   * Optional fast path: a decision known without any call (a warm cache, or a fixed
+   * answer), or undefined when {@link authorize} must be asked.
+   */
+  cachedDecision?(attributes: NodeRequestAttributes): AuthorizationDecision | undefined;
 }
 
 /** The kubelet's HTTP-method-to-verb mapping. */
@@ -105,6 +110,7 @@ export function nodeRequestAttributes(
 /** Authorizer mode `AlwaysAllow`: every request passes. Only when configured. */
 export const alwaysAllowAuthorizer: NodeAuthorizer = {
   authorize: () => Promise.resolve('allow'),
+  cachedDecision: () => 'allow',
 };
 
 /** Options of {@link WebhookAuthorizer}. */
@@ -139,15 +145,40 @@ export class WebhookAuthorizer implements NodeAuthorizer {
   }
 
   authorize(attributes: NodeRequestAttributes): Promise<AuthorizationDecision> {
-    const body = subjectAccessReviewFor(attributes);
-    const key = JSON.stringify(body.spec);
+    const key = this.cacheKey(attributes);
     const cached = this.cache.get(key);
     if (cached !== undefined) return Promise.resolve(cached);
     const running = this.inflight.get(key);
     if (running) return running;
-    const p = this.review(key, body).finally(() => this.inflight.delete(key));
+    const p = this.review(key, subjectAccessReviewFor(attributes)).finally(() =>
+      this.inflight.delete(key),
+    );
     this.inflight.set(key, p);
     return p;
+  }
+
+  /** The cached decision for `attributes` (same cache and TTLs as {@link authorize}), without waiting. */
+  cachedDecision(attributes: NodeRequestAttributes): AuthorizationDecision | undefined {
+    return this.cache.get(this.cacheKey(attributes));
+  }
+
+  /** JSON of the user part of a review's spec, per user object (users are never mutated). */
+  private readonly userKeys = new WeakMap<UserInfo, string>();
+
+  /**
+   * The cache key: everything the SubjectAccessReview's spec holds (user, uid, groups,
+   * extra, verb, resource, subresource, name), as JSON, so two requests share a
+   * decision exactly when they would send the same review. The user part is
+   * serialized once per user object.
+   */
+  private cacheKey(a: NodeRequestAttributes): string {
+    let userKey = this.userKeys.get(a.user);
+    if (userKey === undefined) {
+      const u = a.user;
+      userKey = JSON.stringify([u.name, u.uid ?? null, u.groups, u.extra ?? null]);
+      this.userKeys.set(a.user, userKey);
+    }
+    return `${userKey}${JSON.stringify([a.verb, a.resource, a.subresource, a.name])}`;
   }
 
   private async review(key: string, body: SubjectAccessReview): Promise<AuthorizationDecision> {

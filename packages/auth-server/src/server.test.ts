@@ -4,7 +4,7 @@
  * caches on a FakeClock.
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { request, type RequestOptions } from 'node:https';
+import { Agent, request, type RequestOptions } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
@@ -198,6 +198,23 @@ function get(
   });
 }
 
+/** A GET on a keep-alive agent: the status and whether the request reused a connection. */
+function getOn(
+  agent: Agent,
+  port: number,
+  ca: string,
+  path: string,
+): Promise<{ status: number; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, ca, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 function reviews(resource: string): number {
   return api.requests.filter((r) => r.resource === resource).length;
 }
@@ -304,6 +321,36 @@ describe('authentication', () => {
     expect(
       (await get(kubeletCaServer.port, kubeletCaServer.ca, '/healthz', { cert: fresh })).status,
     ).toBe(200);
+  });
+
+  it('checks the client certificate expiry on every request of a keep-alive connection', async () => {
+    const own = new CertificateAuthority('short-lived-ca');
+    const notAfter = Math.floor((Date.now() + 3600_000) / 1000) * 1000;
+    const cert = own.issue({ commonName: 'alice', organizations: ['admins'], notAfter });
+    const clock = new FakeClock(Date.now());
+    const { port, ca } = await startServer(
+      { authentication: { clientCaPem: own.certPem, webhook: { enabled: false } } },
+      clock,
+    );
+    const agent = new Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      cert: cert.certPem,
+      key: cert.keyPem,
+    });
+    try {
+      expect(await getOn(agent, port, ca, '/healthz')).toEqual({ status: 200, reused: false });
+      const sars = reviews('subjectaccessreviews');
+      expect(await getOn(agent, port, ca, '/healthz')).toEqual({ status: 200, reused: true });
+      expect(reviews('subjectaccessreviews')).toBe(sars); // warm: no call
+      await clock.advance(notAfter - clock.now() - 1000);
+      expect(await getOn(agent, port, ca, '/healthz')).toEqual({ status: 200, reused: true });
+      await clock.advance(2000); // past notAfter, same connection
+      expect(await getOn(agent, port, ca, '/healthz')).toEqual({ status: 401, reused: true });
+      expect(await getOn(agent, port, ca, '/pods')).toEqual({ status: 401, reused: true });
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('authenticates bearer tokens through a cached TokenReview', async () => {
@@ -427,6 +474,52 @@ describe('authorization', () => {
     await clock.advance(1_001);
     await get(port, ca, '/metrics', { cert: adminCert });
     expect(reviews('subjectaccessreviews')).toBe(before + 2);
+  });
+
+  it('keeps the cache TTLs for requests on a keep-alive connection', async () => {
+    const { port, ca, clock } = await startServer();
+    const viewerCert = api.issueClientCertificate(viewer);
+    const adminAgent = new Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      cert: adminCert.certPem,
+      key: adminCert.keyPem,
+    });
+    const viewerAgent = new Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      cert: viewerCert.certPem,
+      key: viewerCert.keyPem,
+    });
+    try {
+      const before = reviews('subjectaccessreviews');
+      expect((await getOn(adminAgent, port, ca, '/metrics')).status).toBe(200);
+      await clock.advance(299_000);
+      expect(await getOn(adminAgent, port, ca, '/metrics')).toEqual({ status: 200, reused: true });
+      expect(reviews('subjectaccessreviews')).toBe(before + 1);
+      await clock.advance(1_001);
+      expect(await getOn(adminAgent, port, ca, '/metrics')).toEqual({ status: 200, reused: true });
+      expect(reviews('subjectaccessreviews')).toBe(before + 2);
+
+      // a cached denial is never answered as allowed; it expires after 30 s
+      viewerAllowed = new Set();
+      expect((await getOn(viewerAgent, port, ca, '/stats/summary')).status).toBe(403);
+      viewerAllowed = new Set(['stats']);
+      await clock.advance(29_000);
+      expect(await getOn(viewerAgent, port, ca, '/stats/summary')).toEqual({
+        status: 403,
+        reused: true,
+      });
+      await clock.advance(1_001);
+      expect(await getOn(viewerAgent, port, ca, '/stats/summary')).toEqual({
+        status: 200,
+        reused: true,
+      });
+      expect(reviews('subjectaccessreviews')).toBe(before + 4);
+    } finally {
+      adminAgent.destroy();
+      viewerAgent.destroy();
+    }
   });
 
   it('answers 500 when the SubjectAccessReview fails, and recovers', async () => {

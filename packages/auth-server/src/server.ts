@@ -202,14 +202,20 @@ export function parseRequestTarget(url: string | undefined): ParsedTarget | unde
   const q = url.indexOf('?');
   const rawPath = q < 0 ? url : url.slice(0, q);
   const rawQuery = q < 0 ? '' : url.slice(q + 1);
-  if (/%(?![0-9A-Fa-f]{2})/.test(rawPath) || /%(?![0-9A-Fa-f]{2})/.test(rawQuery)) return undefined;
-  let path: string;
-  try {
-    path = decodeURIComponent(rawPath);
-  } catch {
+  // Without a '%' there is nothing to check or decode (the common case).
+  const escaped = url.includes('%');
+  if (escaped && (/%(?![0-9A-Fa-f]{2})/.test(rawPath) || /%(?![0-9A-Fa-f]{2})/.test(rawQuery)))
     return undefined;
+  let path = rawPath;
+  if (escaped) {
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      return undefined;
+    }
   }
-  if (path.includes('\0') || path.split('/').some((s) => s === '..')) return undefined;
+  if (path.includes('\0') || (path.includes('..') && path.split('/').some((s) => s === '..')))
+    return undefined;
   try {
     // decodes + as space like Go's ParseQuery
     return { path, query: new URLSearchParams(rawQuery) };
@@ -586,6 +592,31 @@ export class NodeApiServer {
     });
   }
 
+  /**
+   * The hot path of {@link admit} for a keep-alive request: the connection's client
+   * certificate already verified (its expiry checked again now) and a cached
+   * allow for one of the request's attributes, tried in the same order. Undefined
+   * whenever anything is not known without a call; the full path then decides.
+   */
+  private admitCached(req: IncomingMessage, path: string): Admission | undefined {
+    if (this.authorizer.cachedDecision === undefined) return undefined;
+    const authn = this.authenticator.authenticateCached(req);
+    if (authn?.ok !== true) return undefined;
+    const attrs = nodeRequestAttributes(
+      authn.user,
+      req.method,
+      path,
+      this.options.nodeName,
+      this.options.fineGrainedAuthz ?? true,
+    );
+    for (const a of attrs) {
+      const decision = this.authorizer.cachedDecision(a);
+      if (decision === undefined) return undefined;
+      if (decision === 'allow') return { ok: true, user: authn.user };
+    }
+    return undefined;
+  }
+
   /** Authentication, then authorization over the kubelet's attribute list. */
   private async admit(req: IncomingMessage, path: string): Promise<Admission> {
     const authn = await this.authenticator.authenticate(req);
@@ -639,19 +670,31 @@ export class NodeApiServer {
       return;
     }
     if (!readOnly) {
-      const admission = await this.admit(req, target.path);
+      const admission = this.admitCached(req, target.path) ?? (await this.admit(req, target.path));
       if (!admission.ok) {
         sendText(res, admission.status, `${admission.body}\n`);
         return;
       }
     }
+    await this.route({ req, res, path: target.path, query: target.query }, readOnly);
+  }
+
+  /**
+   * An AbortSignal for a long-running response (a followed log): aborted when the
+   * response closes or the server stops. Only such routes pay for one.
+   */
+  private responseSignal(res: ServerResponse): AbortSignal {
     const ctrl = new AbortController();
+    if (res.closed || this.stopping) {
+      ctrl.abort();
+      return ctrl.signal;
+    }
     this.inflight.add(ctrl);
     res.on('close', () => {
       ctrl.abort();
       this.inflight.delete(ctrl);
     });
-    await this.route({ req, res, path: target.path, query: target.query }, readOnly, ctrl.signal);
+    return ctrl.signal;
   }
 
   private async handleUpgrade(
@@ -785,7 +828,7 @@ export class NodeApiServer {
     }
   }
 
-  private async route(ctx: RequestContext, readOnly: boolean, signal: AbortSignal): RouteResult {
+  private async route(ctx: RequestContext, readOnly: boolean): RouteResult {
     const { req, res, path, query } = ctx;
     const method = req.method ?? 'GET';
     const debugging = !readOnly && this.options.enableDebuggingHandlers !== false;
@@ -860,7 +903,7 @@ export class NodeApiServer {
       );
       return;
     }
-    if (path.startsWith('/containerLogs/')) return this.containerLogs(ctx, signal);
+    if (path.startsWith('/containerLogs/')) return this.containerLogs(ctx);
     if (/^\/(exec|attach|portForward)\//.test(path)) {
       const kind = path.split('/')[1] as 'exec' | 'attach' | 'portForward';
       // validate like the kubelet, then insist on an upgrade
@@ -872,8 +915,9 @@ export class NodeApiServer {
   }
 
   /** `/containerLogs/{namespace}/{pod}/{container}` (kubelet `getContainerLogs`). */
-  private async containerLogs(ctx: RequestContext, signal: AbortSignal): RouteResult {
+  private async containerLogs(ctx: RequestContext): RouteResult {
     const { res, path, query } = ctx;
+    const signal = this.responseSignal(res);
     const parts = path.split('/').slice(2);
     const [ns = '', podName = '', container = ''] = parts;
     if (parts.length !== 3) return void sendText(res, 404, notFound);

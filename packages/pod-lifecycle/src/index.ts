@@ -44,6 +44,15 @@ export { computePodPhase, isSidecar, shouldContainerBeRestarted } from './pod-ph
 export { applyReadiness, generatePodStatus } from './status.js';
 export type { ContainerWaitingReason, GeneratePodStatusOptions } from './status.js';
 export { runLifecycleHandler } from './hooks.js';
+export {
+  PodLifecycleMetrics,
+  containerStateLabel,
+  containerStateLabels,
+  countRuntimePods,
+  defaultDurationBuckets,
+  podStartupDurationBuckets,
+} from './metrics.js';
+export type { ContainerStateLabel, PodWorkerOperation, RuntimePodCounts } from './metrics.js';
 export * from './kuberuntime/index.js';
 export * from './cm/index.js';
 export * from './eviction/index.js';

@@ -129,8 +129,14 @@ export class PodLifecycle {
     const manager = this.manager;
     return {
       syncPod: async (pod: k8s.Pod, type: SyncPodType, context: SyncPodContext) => {
-        if (isStaticPod(pod)) await this.syncMirrorPod(pod);
-        return manager.syncPod(pod, type, context) satisfies Promise<SyncPodResult>;
+        // kubelet `SyncPod` observes kubelet_pod_worker_duration_seconds on every return.
+        const started = this.clock.monotonicNow();
+        try {
+          if (isStaticPod(pod)) await this.syncMirrorPod(pod);
+          return await (manager.syncPod(pod, type, context) satisfies Promise<SyncPodResult>);
+        } finally {
+          if (type !== 'kill') manager.metrics.observeSync(type, started);
+        }
       },
       syncTerminatingPod: async (pod: k8s.Pod, options: KillPodOptions, context) => {
         await manager.syncTerminatingPod(pod, options, context);
@@ -410,11 +416,31 @@ export class PodLifecycle {
     }
   }
 
+  /**
+   * `kubelet_running_pods` and `kubelet_running_containers` from a full runtime
+   * listing, as the kubelet's PLEG relist sets them (only with a metrics registry).
+   */
+  private async updateRuntimeMetrics(): Promise<void> {
+    if (!this.options.metrics) return;
+    try {
+      const [{ items }, { containers }] = await Promise.all([
+        this.options.runtime.listPodSandbox({}),
+        this.options.runtime.listContainers({}),
+      ]);
+      this.manager.metrics.setRuntimePods(items, containers);
+    } catch (err) {
+      this.logger.debug('Listing the runtime for metrics failed', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+
   /** Kubelet `HandlePodCleanups`: forget finished workers, stop orphaned pods. */
   private async runHousekeeping(): Promise<void> {
     if (this.housekeepingRunning || !this.started) return;
     this.housekeepingRunning = true;
     try {
+      await this.updateRuntimeMetrics();
       const desired = new Set(this.config.pods().map(podUid));
       for (const uid of this.workers.knownPods()) {
         if (!desired.has(uid) && this.workers.isFinished(uid)) {

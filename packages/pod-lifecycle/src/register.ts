@@ -5,6 +5,7 @@ import {
   EventRecorder,
   ImageService,
   Logger,
+  MetricsRegistry,
   MirrorClient,
   PodLifecycleEventGenerator,
   PodStatusManager,
@@ -54,7 +55,8 @@ export type RegisterPodLifecycleOptions = Omit<
  * — when registered — Logger, EventRecorder, ProbeManager, Random, PodSources,
  * ConfigMapManager, SecretManager and PodVolumePlugins (without them ConfigMap/Secret references behave as
  * on a kubelet without an API server: missing, unless optional), PodStatusManager and
- * MirrorClient (API mode).
+ * MirrorClient (API mode), and MetricsRegistry (the kubelet's pod metrics; `options.metrics`
+ * wins).
  */
 export function registerPodLifecycle(
   container: FactoryRegistry,
@@ -74,6 +76,7 @@ export function registerPodLifecycle(
       const volumePlugins = options.volumePlugins ?? resolveOptional(r, PodVolumePlugins);
       const statusManager = options.statusManager ?? resolveOptional(r, PodStatusManager);
       const mirrorClient = options.mirrorClient ?? resolveOptional(r, MirrorClient);
+      const metrics = options.metrics ?? resolveOptional(r, MetricsRegistry);
       instance = new PodLifecycle({
         ...options,
         runtime: r.resolve(ContainerRuntime),
@@ -91,6 +94,7 @@ export function registerPodLifecycle(
         ...(volumePlugins ? { volumePlugins } : {}),
         ...(statusManager ? { statusManager } : {}),
         ...(mirrorClient ? { mirrorClient } : {}),
+        ...(metrics ? { metrics } : {}),
       });
       return instance;
     },

@@ -14,6 +14,7 @@ import {
   type EventRecorder,
   type ImageService,
   type Logger,
+  type MetricsRegistry,
   type PodStatusCache,
   type PodVolumePlugin,
   type ProbeManager,
@@ -31,6 +32,7 @@ import {
   imagePullBackOffMaxMs,
 } from './backoff.js';
 import { runLifecycleHandler } from './hooks.js';
+import { PodLifecycleMetrics } from './metrics.js';
 import {
   ConfigVolumeManager,
   type DnsOptions,
@@ -143,6 +145,12 @@ export interface RuntimeManagerOptions {
   seccompProfileRoot?: string;
   /** Node memory capacity for OOM score adjustment of burstable containers. */
   memoryCapacityBytes: number;
+  /**
+   * Where the pod start and sync metrics go (`kubelet_pod_start_duration_seconds`,
+   * `kubelet_pod_start_sli_duration_seconds`, `kubelet_pod_worker_duration_seconds`,
+   * `kubelet_running_pods`, `kubelet_running_containers`); nothing is recorded by default.
+   */
+  metrics?: MetricsRegistry;
   /** Filesystem operations; the real filesystem by default. */
   fs?: PodFilesystem;
   /**
@@ -240,10 +248,13 @@ export class RuntimeManager implements PodSyncHandler {
   private readonly localVolumesReady = new Map<string, Set<string>>();
   /** The pod object last registered with the ConfigMap/Secret managers, per UID. */
   private readonly registered = new Map<string, k8s.Pod>();
+  /** The pod lifecycle's kubelet metrics (start durations, sync durations, running pods). */
+  readonly metrics: PodLifecycleMetrics;
 
   constructor(private readonly options: RuntimeManagerOptions) {
     this.logger = (options.logger ?? noopLogger).child({ component: 'pod-lifecycle' });
     this.recorder = options.recorder ?? noopEventRecorder;
+    this.metrics = new PodLifecycleMetrics(options.metrics, options.clock);
     this.crashBackoff = new Backoff(
       options.clock,
       containerBackOffInitialMs,
@@ -878,6 +889,7 @@ export class RuntimeManager implements PodSyncHandler {
     }
     this.recorder.event(ref, 'Normal', 'Pulling', `Pulling image "${image}"`);
     const started = this.options.clock.monotonicNow();
+    this.metrics.imagePullStarted(podUid(pod));
     try {
       await this.options.images.pullImage(
         { image: { image }, sandboxConfig },
@@ -893,6 +905,7 @@ export class RuntimeManager implements PodSyncHandler {
       };
     }
     this.pullBackoff.reset(image);
+    this.metrics.imagePullFinished(podUid(pod));
     const ms = Math.round(this.options.clock.monotonicNow() - started);
     this.recorder.event(ref, 'Normal', 'Pulled', `Successfully pulled image "${image}" in ${ms}ms`);
     const { image: pulledImage } = await this.options.images.imageStatus({ image: { image } });
@@ -1110,6 +1123,7 @@ export class RuntimeManager implements PodSyncHandler {
     this.waiting.delete(uid);
     this.statuses.delete(uid);
     this.firstSeen.delete(uid);
+    this.metrics.forgetPod(uid);
     for (const key of this.sandboxConfigs.keys())
       if (key.startsWith(`${uid}/`)) this.sandboxConfigs.delete(key);
     this.logger.info('Removed pod', { pod: podFullName(pod), podUid: uid });
@@ -1187,6 +1201,7 @@ export class RuntimeManager implements PodSyncHandler {
     if (adjust) status = adjust(status);
     const before = this.statuses.get(uid);
     this.statuses.set(uid, status);
+    this.metrics.podStatusGenerated(pod, uid, before, status);
     this.emitChanges(pod, before, status);
     if (JSON.stringify(before) !== JSON.stringify(status)) {
       for (const l of this.statusListeners) l(pod, status);
