@@ -170,27 +170,35 @@ describe('Reflector', () => {
     expect(r().getByName('default', 'web')?.metadata.uid).toBe(newUid);
   });
 
-  it('after a dropped watch (clean end or network drop) resumes from the last resourceVersion, after a back-off, without relisting', async () => {
+  it('after a dropped watch (clean end or network drop) resumes at once from the last resourceVersion, without relisting; a very short watch backs off', async () => {
     createPod('a');
     const rec = startReflector();
     await until(() => server.openWatches === 1, 'watch open');
     for (const abort of [false, true]) {
+      await clock.advance(2_000); // the watch has run a while (client-go: ≥ 1 s)
       expect(server.faults.dropWatches({ abort })).toBe(1);
       createPod(`during-${String(abort)}`);
-      await until(() => rec.errors.length > 0, 'failure seen');
-      await clock.flush();
-      expect(server.openWatches).toBe(0);
-      await clock.advance(799);
-      expect(server.openWatches).toBe(0);
-      await clock.advance(1);
-      await until(() => server.openWatches === 1, 'watch reopened');
+      const before = clock.now();
+      await advanceUntil(() => server.openWatches === 1, 'watch resumed at once', 1);
+      expect(clock.now() - before).toBeLessThan(50);
       await until(() => r().list().length === (abort ? 3 : 2), 'missed pod delivered');
-      rec.errors.length = 0;
-      await clock.advance(121_000); // the back-off starts over after 2 stable minutes
+      expect(rec.errors).toEqual([]);
     }
+    // A watch that ends at once without any event is an error: back off (800 ms).
+    // (The current watch delivered the last pod, so it resumes once more first.)
+    expect(server.faults.dropWatches()).toBe(1);
+    await advanceUntil(() => server.openWatches === 1, 'resumed', 1);
+    expect(server.faults.dropWatches()).toBe(1);
+    await until(() => rec.errors.length === 1, 'short watch seen as a failure');
+    await clock.flush();
+    expect(server.openWatches).toBe(0);
+    await clock.advance(799);
+    expect(server.openWatches).toBe(0);
+    await clock.advance(1);
+    await until(() => server.openWatches === 1, 'watch reopened after the back-off');
     expect(requests('list')).toBe(1);
     const watches = server.requests.filter((q) => q.verb === 'watch');
-    expect(watches).toHaveLength(3);
+    expect(watches).toHaveLength(5);
     expect(new URLSearchParams(watches[1]?.query).get('resourceVersion')).not.toBe('0');
     expect([...rec.adds.values()].every((n) => n === 1)).toBe(true);
     expect(storeUids()).toEqual(serverUids());
@@ -241,11 +249,9 @@ describe('Reflector', () => {
     // A bookmark advanced the version even without object changes.
     expect(rvBefore).toBe(String(server.store.resourceVersion));
 
-    server.faults.dropWatches();
-    await until(() => rec.errors.length === 1, 'drop');
-    await clock.advance(800);
-    await until(() => server.openWatches === 1, 'reopened');
-    rec.errors.length = 0;
+    server.faults.dropWatches(); // after 250 s: resumed at once
+    await advanceUntil(() => server.openWatches === 1, 'reopened', 1);
+    expect(rec.errors).toEqual([]);
     expect(server.faults.stallWatches()).toBe(1);
     createPod('while-stalled');
     await clock.advance(149_000);

@@ -162,6 +162,8 @@ export interface ReflectorHealth {
 
 /** client-go reflector back-off: 800 ms initial. */
 export const defaultReflectorInitialBackoffMs = 800;
+/** A watch that ends sooner than this without any event backs off (client-go "very short watch"). */
+const shortWatchMs = 1_000;
 /** client-go reflector back-off cap (before jitter): 30 s. */
 export const defaultReflectorMaxBackoffMs = 30_000;
 /** client-go: the back-off starts over after 2 minutes without a failure. */
@@ -258,10 +260,12 @@ export class Reflector<T extends KubeObject> {
   private watchController: AbortController | undefined;
   private lastActivity = 0;
   private backoffSteps = 0;
+  private watchStartedAt = 0;
+  private watchEvents = 0;
   private lastBackoffAt: number | undefined;
   private failingSince: number | undefined;
   private lastError: string | undefined;
-  private counts = { lists: 0, watches: 0, failures: 0 };
+  private counts = { lists: 0, watches: 0, failures: 0, resumes: 0 };
 
   constructor(options: ReflectorOptions<T>) {
     this.lw = options.listerWatcher;
@@ -315,7 +319,12 @@ export class Reflector<T extends KubeObject> {
   }
 
   /** Lists, watches and failures so far (for tests and metrics). */
-  get stats(): { readonly lists: number; readonly watches: number; readonly failures: number } {
+  get stats(): {
+    readonly lists: number;
+    readonly watches: number;
+    readonly failures: number;
+    readonly resumes: number;
+  } {
     return { ...this.counts };
   }
 
@@ -447,6 +456,8 @@ export class Reflector<T extends KubeObject> {
     const gen = ++this.attempt;
     this.counts.watches++;
     this.lastActivity = this.clock.monotonicNow();
+    this.watchStartedAt = this.lastActivity;
+    this.watchEvents = 0;
     this.armSilence(gen, this.silenceTimeoutMs);
     const timeoutSeconds = Math.floor(this.minWatchTimeoutSeconds * (1 + this.random.float()));
     this.lw
@@ -455,10 +466,18 @@ export class Reflector<T extends KubeObject> {
         (type, object) => this.onWatchEvent(gen, type, object),
         (err) => {
           if (gen !== this.attempt) return;
-          this.fail(
-            err === null || err === undefined ? watchClosedFailure : apiFailureOf(err),
-            'watch',
-          );
+          const failure =
+            err === null || err === undefined ? watchClosedFailure : apiFailureOf(err);
+          // client-go's reflector: a watch that ended (closed by the server or the
+          // connection dropped) after it ran a while or delivered events is resumed at
+          // once from the last resourceVersion; only errors and very short watches
+          // back off.
+          const ranMs = this.clock.monotonicNow() - this.watchStartedAt;
+          if (failure.code === undefined && (this.watchEvents > 0 || ranMs >= shortWatchMs)) {
+            this.resumeWatch(failure);
+            return;
+          }
+          this.fail(failure, 'watch');
         },
       )
       .then(
@@ -493,9 +512,25 @@ export class Reflector<T extends KubeObject> {
     }, delayMs);
   }
 
+  /** Starts a new watch right away after one that ended normally. */
+  private resumeWatch(failure: ApiFailure): void {
+    if (this.state !== 'running') return;
+    this.abortCurrent();
+    this.counts.resumes++;
+    this.logger.debug('Watch ended; resuming', {
+      error: failure.message,
+      resourceVersion: this.lastRv,
+    });
+    this.backoffTimer = this.clock.setTimeout(() => {
+      this.backoffTimer = undefined;
+      this.run();
+    }, 0);
+  }
+
   private onWatchEvent(gen: number, type: string, object: unknown): void {
     if (gen !== this.attempt) return;
     this.lastActivity = this.clock.monotonicNow();
+    this.watchEvents++;
     if (type === 'ERROR') {
       this.fail(apiFailureOf(object), 'watch');
       return;
