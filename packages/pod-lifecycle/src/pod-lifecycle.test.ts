@@ -564,6 +564,11 @@ describe('PodLifecycle in API mode (status manager, mirror pods)', () => {
     // Still desired, yet never started again.
     await h.step(70_000);
     expect(h.containers('ev').filter((c) => c.state === 'CONTAINER_RUNNING')).toEqual([]);
+    // Deleted from the API afterwards: only cleaned up, no status reported again.
+    const reported = statusManager.log.length;
+    api.set([]);
+    await h.step(5_000);
+    expect(statusManager.log.slice(reported)).toEqual([]);
   });
 
   it('a pod already terminal in the API server is not started (agent restart after eviction)', async () => {

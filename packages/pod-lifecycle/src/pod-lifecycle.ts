@@ -95,6 +95,8 @@ export class PodLifecycle {
   private housekeepingRunning = false;
   /** When a mirror pod was last created, by static pod full name and config hash. */
   private readonly mirrorCreatedAt = new Map<string, number>();
+  /** Finished pods removed from their source: their leftovers are cleaned up, no status is reported. */
+  private readonly cleanupOnly = new Set<string>();
   /** Pods being evicted: the status they end with (phase Failed, reason Evicted…). */
   private readonly evictions = new Map<string, k8s.PodStatus>();
   /** Callers waiting for a pod's worker to finish terminating it. */
@@ -140,8 +142,14 @@ export class PodLifecycle {
       },
       syncTerminatingPod: async (pod: k8s.Pod, options: KillPodOptions, context) => {
         await manager.syncTerminatingPod(pod, options, context);
-        // Orphans have no API object; a pod already terminal in the API keeps its status.
-        if (options.reason === 'Orphaned' || options.reason === 'Terminal') return;
+        // Orphans have no API object; a pod already terminal in the API keeps its
+        // status, and so does a finished pod that is only being cleaned up.
+        if (
+          options.reason === 'Orphaned' ||
+          options.reason === 'Terminal' ||
+          this.cleanupOnly.has(podUid(pod))
+        )
+          return;
         const eviction = this.evictions.get(podUid(pod));
         await manager.publishTerminalStatus(
           pod,
@@ -150,7 +158,7 @@ export class PodLifecycle {
       },
       syncTerminatedPod: async (pod: k8s.Pod, options: KillPodOptions, context) => {
         await manager.syncTerminatedPod(pod, options, context);
-        this.options.statusManager?.podTerminated(pod);
+        if (!this.cleanupOnly.delete(podUid(pod))) this.options.statusManager?.podTerminated(pod);
         this.terminatedWaiters.get(podUid(pod))?.forEach((resolve) => resolve());
         this.terminatedWaiters.delete(podUid(pod));
       },
@@ -385,8 +393,10 @@ export class PodLifecycle {
   private removePod(pod: k8s.Pod): void {
     const uid = podUid(pod);
     if (this.workers.isFinished(uid)) {
-      // It had completed (and kept its containers); now it is gone: clean it up.
+      // It had completed (and kept its containers) or was evicted; now it is gone:
+      // clean up what is left, without reporting a status again (kubelet: only cleanup).
       this.workers.removeWorker(uid);
+      this.cleanupOnly.add(uid);
     }
     this.workers.updatePod({ type: 'kill', pod, kill: { reason: 'Removed' } });
   }
