@@ -3,8 +3,15 @@
  * (image-gc), the eviction manager and the OOM watcher (pod-lifecycle), wired to the
  * pod lifecycle and to each other as the kubelet wires them.
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ContainerRuntime, StatsProvider, resolveToken, type Logger } from '@nodeagent/core';
+import {
+  ContainerRuntime,
+  ImageService,
+  StatsProvider,
+  resolveToken,
+  type Logger,
+} from '@nodeagent/core';
 import {
   ContainerGcManagerToken,
   ImageGcManagerToken,
@@ -39,6 +46,19 @@ async function sandboxImageOf(runtime: ContainerRuntime): Promise<string | undef
     return typeof parsed.sandboxImage === 'string' ? parsed.sandboxImage : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether the runtime's image filesystem is on another device than the agent's root dir. */
+async function dedicatedImageFs(images: ImageService, rootDir: string): Promise<boolean> {
+  try {
+    const info = await images.imageFsInfo({});
+    const mountpoint = info.imageFilesystems[0]?.fsId?.mountpoint;
+    if (!mountpoint) return false;
+    const [root, image] = await Promise.all([stat(rootDir), stat(mountpoint)]);
+    return root.dev !== image.dev;
+  } catch {
+    return false;
   }
 }
 
@@ -117,6 +137,9 @@ export function registerNodeProtection(
             message: options.message,
             status: options.status,
           }),
+        // kubelet: images on another device than the root dir (imageFs.Device !=
+        // rootFs.Device) are no node-fs reclaim.
+        hasDedicatedImageFs: () => dedicatedImageFs(resolveToken(r, ImageService), config.rootDir),
         deleteUnusedImages: () => resolveToken(r, ImageGcManagerToken).deleteUnusedImages(),
         deleteAllUnusedContainers: () =>
           resolveToken(r, ContainerGcManagerToken).deleteAllUnusedContainers(),

@@ -9,6 +9,7 @@ import { InvalidConfigError } from '@nodeagent/core';
 import { validateImageGcPolicy } from '@nodeagent/image-gc';
 import { parseThresholdConfig } from '@nodeagent/pod-lifecycle';
 import type { AgentFlags } from './flags.js';
+import { formatGoDuration } from './go-duration.js';
 import {
   defaultKubeletConfiguration,
   parseKubeletConfiguration,
@@ -65,6 +66,23 @@ function checkEvictionAndGc(kubelet: KubeletConfiguration, source: string): void
       evictionSoftGracePeriod: kubelet.evictionSoftGracePeriod,
       evictionMinimumReclaim: kubelet.evictionMinimumReclaim,
     });
+    // Checked by the eviction manager too, but only once it is built — after the
+    // runtime, kernel tunables and pod lifecycle were started: refuse it here.
+    if (
+      !Number.isInteger(kubelet.evictionMaxPodGracePeriod) ||
+      kubelet.evictionMaxPodGracePeriod < 0
+    ) {
+      throw new InvalidConfigError(
+        `evictionMaxPodGracePeriod: must be a non-negative whole number of seconds, got ${kubelet.evictionMaxPodGracePeriod}`,
+      );
+    }
+    // The kubelet's rule and wording (config validation): named by the config fields,
+    // not by image GC's policy fields in ms.
+    if (kubelet.imageMaximumGCAge > 0 && kubelet.imageMaximumGCAge <= kubelet.imageMinimumGCAge) {
+      throw new InvalidConfigError(
+        `imageMaximumGCAge ${formatGoDuration(kubelet.imageMaximumGCAge)} must be greater than imageMinimumGCAge ${formatGoDuration(kubelet.imageMinimumGCAge)}`,
+      );
+    }
     validateImageGcPolicy({
       highThresholdPercent: kubelet.imageGCHighThresholdPercent,
       lowThresholdPercent: kubelet.imageGCLowThresholdPercent,
