@@ -194,6 +194,18 @@ describe('ApiPodStatusManager', () => {
     ).toBe(ltt(first, 'Initialized'));
   });
 
+  it('reads the pod once: later writes start from the copy the last patch returned', async () => {
+    const pod = createPod('reads');
+    manager.setPodStatus(pod, runningStatus());
+    await settle();
+    manager.setPodStatus(pod, runningStatus(1));
+    await settle();
+    manager.setPodStatus(pod, runningStatus(2));
+    await settle();
+    expect(statusPatches().map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(mine().filter((r) => r.verb === 'get' && r.name === 'reads')).toHaveLength(1);
+  });
+
   it('does not write to a pod recreated with the same name (UID differs) and sends the UID precondition', async () => {
     const old = createPod('recreated');
     manager.setPodStatus(old, runningStatus());
@@ -204,8 +216,13 @@ describe('ApiPodStatusManager', () => {
     expect(fresh.metadata.uid).not.toBe(old.metadata.uid);
     manager.setPodStatus(old, runningStatus(3));
     await settle();
-    expect(statusPatches()).toHaveLength(1);
+    // Written from the copy its last patch returned: the UID precondition refuses it…
+    expect(statusPatches().map((r) => r.status)).toEqual([200, 409]);
     expect(apiPod('recreated')?.status?.phase).toBe('Pending');
+    // …and the retry reads the pod afresh, sees another UID and gives up on it.
+    await clock.advance(1_000);
+    await settle();
+    expect(statusPatches()).toHaveLength(2);
     expect(manager.getPodStatus(old.metadata.uid ?? '')).toBeUndefined();
   });
 

@@ -80,6 +80,12 @@ interface PodStatusEntry {
   retryAt: number | undefined;
   /** `metadata.resourceVersion` of the last pod object given whose status was compared with the cache. */
   reconciledResourceVersion: string | undefined;
+  /**
+   * The API server's copy as our last status write returned it. The next write of an
+   * API pod starts from it instead of a GET: the UID precondition in the patch still
+   * refuses a recreated pod, and any failure drops it so the next try reads afresh.
+   */
+  lastWritten: k8s.Pod | undefined;
 }
 
 interface ApiError {
@@ -278,6 +284,7 @@ export class ApiPodStatusManager implements PodStatusManager {
       failures: 0,
       retryAt: undefined,
       reconciledResourceVersion: pod.metadata.resourceVersion,
+      lastWritten: undefined,
     };
     next.pod = pod;
     next.namespace = pod.metadata.namespace ?? 'default';
@@ -311,6 +318,7 @@ export class ApiPodStatusManager implements PodStatusManager {
     this.logger.debug('Pod status is inconsistent with cached status, reconciling', {
       pod: this.podRef(pod),
     });
+    entry.lastWritten = undefined; // read the API server's copy afresh
     entry.version++;
     if (entry.failures === 0) {
       entry.retryAt = undefined;
@@ -367,7 +375,10 @@ export class ApiPodStatusManager implements PodStatusManager {
     try {
       let apiPod: k8s.Pod;
       try {
-        apiPod = toK8sJson<k8s.Pod>(await this.api.core.readNamespacedPod({ name, namespace }));
+        const cached = entry.staticPod ? undefined : entry.lastWritten;
+        entry.lastWritten = undefined;
+        apiPod =
+          cached ?? toK8sJson<k8s.Pod>(await this.api.core.readNamespacedPod({ name, namespace }));
       } catch (err) {
         if (httpCode(err) !== 404) throw err;
         if (entry.staticPod) {
@@ -430,6 +441,7 @@ export class ApiPodStatusManager implements PodStatusManager {
           setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
         );
         current = toK8sJson<k8s.Pod>(updated);
+        entry.lastWritten = current;
         this.logger.debug('Status for pod updated successfully', {
           pod: ref,
           statusVersion: version,
