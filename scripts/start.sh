@@ -53,6 +53,8 @@ staticPodPath: $manifests
 containerRuntimeEndpoint: $NODEAGENT_CRI_ENDPOINT
 cgroupRoot: $NODEAGENT_CGROUP_ROOT
 podLogsDir: $NODEAGENT_POD_LOG_DIR
+# Demo: leave the host firewall alone (the kubelet default, true, adds iptables chains).
+makeIPTablesUtilChains: false
 # The node API (auth-server) on loopback only, for this demo.
 address: 127.0.0.1
 logging:

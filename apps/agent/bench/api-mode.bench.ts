@@ -83,6 +83,7 @@ writeFileSync(
   [
     'apiVersion: kubelet.config.k8s.io/v1beta1',
     'kind: KubeletConfiguration',
+    'makeIPTablesUtilChains: false', // benchmarks never change the host firewall
     `staticPodPath: ${manifestDir}`,
     `containerRuntimeEndpoint: ${rt.criEndpoint}`,
     `podLogsDir: ${join(workDir, 'logs')}`,

@@ -35,6 +35,11 @@ import { LoggingEventRecorder } from './event-recorder.js';
 import { PromMetricsRegistry } from './metrics.js';
 import { isApiMode, registerApiMode } from './api-mode.js';
 import { registerCsi } from './csi.js';
+import {
+  IptablesUtilChains,
+  createExecIptablesRunner,
+  type IptablesRunner,
+} from './iptables-util-chains.js';
 import { defaultSysctl, setupKernelTunables, type Sysctl } from './kernel-defaults.js';
 import { registerNodeApi } from './node-api.js';
 import { registerNodeProtection } from './node-protection.js';
@@ -97,6 +102,13 @@ export interface CreateAgentOptions {
    * is false and a tunable differs, as the kubelet does; tests pass a fake.
    */
   sysctl?: Sysctl;
+  /**
+   * Runs iptables/ip6tables for the kubelet's utility chains (`makeIPTablesUtilChains`).
+   * Default: the real binaries — which CHANGE the host firewall when
+   * makeIPTablesUtilChains is true (the default), as the kubelet does; tests pass a
+   * fake or set makeIPTablesUtilChains to false.
+   */
+  iptablesRunner?: IptablesRunner;
 }
 
 /** How long `start()` waits for the runtime to answer its first Version call, ms. */
@@ -171,6 +183,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
     return resolveToken(container, CriClient);
   };
 
+  let iptablesUtilChains: IptablesUtilChains | undefined;
   const components: AgentComponent[] = [
     {
       name: 'container-runtime',
@@ -201,6 +214,24 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
         });
       },
       stop: () => {},
+    },
+    {
+      // The kubelet's initNetworkUtil (makeIPTablesUtilChains): KUBE-IPTABLES-HINT,
+      // KUBE-FIREWALL and the canary monitor; failures are warnings only.
+      name: 'iptables-util-chains',
+      start: async () => {
+        if (!kubelet.makeIPTablesUtilChains) return;
+        iptablesUtilChains = new IptablesUtilChains({
+          runner: options.iptablesRunner ?? createExecIptablesRunner(),
+          clock,
+          logger,
+        });
+        await iptablesUtilChains.start();
+      },
+      stop: async () => {
+        await iptablesUtilChains?.stop();
+        iptablesUtilChains = undefined;
+      },
     },
     ...apiComponents,
     {

@@ -98,7 +98,7 @@ seccompDefault: true
     ['the documented example (examples/kubelet-config.yaml)', exampleConfig],
     ['the systemd unit configuration (apps/agent/deploy/config.yaml)', deployConfig],
   ])(
-    '%s has no FAIL; the only WARN is 4.2.6, which nodeagent cannot act on',
+    '%s has no FAIL and no WARN; 4.2.6 passes now that the iptables chains are made',
     async (_name, source) => {
       const path = join(dir, 'kubelet-config.yaml');
       await copyFile(source, path);
@@ -112,10 +112,10 @@ seccompDefault: true
       const checks = (JSON.parse(out.text()) as { checks: AuditCheck[] }).checks;
       expect(checks.filter((c) => c.status === 'FAIL')).toEqual([]);
       expect(code).toBe(0);
-      // makeIPTablesUtilChains is accepted but not acted on: no iptables chains are made.
-      expect(checks.filter((c) => c.status === 'WARN').map((c) => c.id)).toEqual(['4.2.6']);
+      expect(checks.filter((c) => c.status === 'WARN').map((c) => c.id)).toEqual([]);
+      expect(checks.find((c) => c.id === '4.2.6')).toMatchObject({ status: 'PASS' });
       expect(checks.find((c) => c.id === '4.2.6')?.reason).toMatch(
-        /without acting on it: it does not create the kubelet's iptables chains \(KUBE-IPTABLES-HINT/,
+        /nodeagent creates the kubelet's iptables chains at start \(KUBE-IPTABLES-HINT/,
       );
       const byId = new Map(checks.map((c) => [c.id, c]));
       expect(byId.get('4.2.5')?.reason).toMatch(/^streamingConnectionIdleTimeout is 5m0s:/);

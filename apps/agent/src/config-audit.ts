@@ -5,9 +5,7 @@
  * (the two checks that are not in v1.10 say which version they come from).
  *
  * The checks read the configuration as the benchmark does: the KubeletConfiguration
- * file, with the command-line flags applied on top. `makeIPTablesUtilChains`, which
- * nodeagent accepts but does not act on, is read from the file and reported as WARN
- * even when true, since the chains it asks for are not created.
+ * file, with the command-line flags applied on top.
  */
 import { readFile as fsReadFile, stat as fsStat } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
@@ -210,13 +208,17 @@ export async function auditConfiguration(input: AuditInput): Promise<AuditCheck[
   {
     const v = fileValue(raw, 'makeIPTablesUtilChains');
     checks.push(
-      v === undefined || v === true
-        ? warn(
+      c.makeIPTablesUtilChains
+        ? pass(
             '4.2.6',
             t,
-            `makeIPTablesUtilChains is ${v === undefined ? 'not set (default true)' : 'true'}, but nodeagent accepts it without acting on it: it does not create the kubelet's iptables chains (KUBE-IPTABLES-HINT in mangle; KUBE-FIREWALL in filter, jumped to from INPUT and OUTPUT, dropping non-local traffic to 127.0.0.0/8), so manage them with kube-proxy or the host firewall`,
+            `makeIPTablesUtilChains is ${v === undefined ? 'not set (default true)' : 'true'}: nodeagent creates the kubelet's iptables chains at start (KUBE-IPTABLES-HINT in mangle; KUBE-FIREWALL in filter, jumped to from INPUT and OUTPUT, dropping non-local traffic to 127.0.0.0/8) and re-creates them when the KUBE-KUBELET-CANARY chains are flushed`,
           )
-        : fail('4.2.6', t, `makeIPTablesUtilChains is ${JSON.stringify(v)}: set it to true`),
+        : fail(
+            '4.2.6',
+            t,
+            'makeIPTablesUtilChains is false: nodeagent does not create the iptables chains; set it to true',
+          ),
     );
   }
   t = 'Ensure that the --hostname-override argument is not set';

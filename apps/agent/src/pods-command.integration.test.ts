@@ -143,6 +143,8 @@ describe('the agent on the real runtime', () => {
           podLogsDir: join(workDir, 'logs'),
           // The node API is tested on its own; do not take :10250 here.
           enableServer: false,
+          // Tests never change the host firewall.
+          makeIPTablesUtilChains: false,
         },
         ignoredFields: [],
         inCluster: false,

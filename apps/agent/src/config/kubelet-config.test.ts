@@ -460,10 +460,15 @@ describe('CIS fields (seccompDefault, protectKernelDefaults, streamingConnection
     ).toBe(0);
   });
 
-  it('makeIPTablesUtilChains is still accepted without being acted on', () => {
-    expect(parse('makeIPTablesUtilChains: true\n').ignoredFields).toEqual([
-      'makeIPTablesUtilChains',
-    ]);
+  it('makeIPTablesUtilChains is a real boolean, default true, no longer ignored', () => {
+    expect(defaultKubeletConfiguration().makeIPTablesUtilChains).toBe(true);
+    const off = parse('makeIPTablesUtilChains: false\n');
+    expect(off.ignoredFields).toEqual([]);
+    expect(off.config.makeIPTablesUtilChains).toBe(false);
+    expect(parse('makeIPTablesUtilChains: true\n').config.makeIPTablesUtilChains).toBe(true);
+    expect(errorOf('makeIPTablesUtilChains: "yes"\n')).toMatch(
+      /KubeletConfiguration\.makeIPTablesUtilChains/,
+    );
   });
 
   it('reject bad values naming the field', () => {

@@ -111,7 +111,6 @@ export const notImplementedKubeletFields = [
   'contentType',
   'podsPerCore',
   'enableControllerAttachDetach',
-  'makeIPTablesUtilChains',
   'iptablesMasqueradeBit',
   'iptablesDropBit',
   'featureGates',
@@ -324,6 +323,7 @@ const fields = {
   imageServiceEndpoint: z.string().default(''),
   seccompDefault: z.boolean().default(false),
   protectKernelDefaults: z.boolean().default(false),
+  makeIPTablesUtilChains: z.boolean().default(true),
   streamingConnectionIdleTimeout: nonNegativeDuration.default('4h'),
 };
 
@@ -546,6 +546,15 @@ export interface KubeletConfiguration {
    * `kubeletKernelTunables` for the list.
    */
   protectKernelDefaults: boolean;
+  /**
+   * Create the kubelet's iptables utility chains at start, for IPv4 and IPv6 where
+   * the binary works (kubelet `--make-iptables-util-chains`, CIS 4.2.6 wants true):
+   * `KUBE-IPTABLES-HINT` (mangle), `KUBE-FIREWALL` (filter, jumped to from INPUT and
+   * OUTPUT, dropping non-local traffic to 127.0.0.0/8; IPv4 only) and the
+   * `KUBE-KUBELET-CANARY` chains, checked every minute; all re-created when the
+   * canary is flushed. Default true. See `iptables-util-chains.ts`.
+   */
+  makeIPTablesUtilChains: boolean;
   /**
    * Longest idle time of an exec/attach/port-forward stream through the node API
    * before it is closed, ms; 0 means no timeout (CIS 4.2.5 wants it not 0).

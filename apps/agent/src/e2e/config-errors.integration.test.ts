@@ -66,6 +66,7 @@ function runAgent(configPath: string, fields: string, until?: () => boolean): Pr
     [
       'apiVersion: kubelet.config.k8s.io/v1beta1',
       'kind: KubeletConfiguration',
+      'makeIPTablesUtilChains: false', // tests never change the host firewall
       `containerRuntimeEndpoint: unix://${join(workDir, 'cri.sock')}`,
       `staticPodPath: ${manifests}`,
       `podLogsDir: ${join(caseDir, 'logs')}`,

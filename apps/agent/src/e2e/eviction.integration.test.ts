@@ -143,6 +143,7 @@ function startAgent(nodeApiPort: number): ChildProcess {
     [
       'apiVersion: kubelet.config.k8s.io/v1beta1',
       'kind: KubeletConfiguration',
+      'makeIPTablesUtilChains: false', // tests never change the host firewall
       `containerRuntimeEndpoint: ${env.criEndpoint}`,
       `podLogsDir: ${join(workDir, 'logs')}`,
       `cgroupRoot: ${env.cgroupRoot}`,

@@ -34,6 +34,7 @@ function startAgent(): ChildProcess {
     [
       'apiVersion: kubelet.config.k8s.io/v1beta1',
       'kind: KubeletConfiguration',
+      'makeIPTablesUtilChains: false', // tests never change the host firewall
       `staticPodPath: ${manifestDir}`,
       `containerRuntimeEndpoint: ${env.criEndpoint}`,
       `podLogsDir: ${join(workDir, 'logs')}`,
