@@ -332,6 +332,7 @@ export class ObjectStore {
       next = cloneJson(current);
       if (input.status === undefined) delete next.status;
       else next.status = cloneJson(input.status);
+      if (r.plural === 'pods' && isObject(next.status)) serializePodStatusLikeGo(next.status);
     } else {
       next = cloneJson(input);
       const nm = meta(next);
@@ -553,6 +554,32 @@ export class ObjectStore {
     const status = isObject(obj.status) ? obj.status : {};
     status.phase ??= 'Pending';
     obj.status = status;
+  }
+}
+
+/**
+ * What a pod status looks like after the real API server decoded it into its Go types
+ * and encoded it again: a container status's `state` and `lastState` are structs and
+ * `ready`, `restartCount`, `image` and `imageID` have no `omitempty`, so they are
+ * always present (`lastState: {}` for a container that never restarted).
+ */
+function serializePodStatusLikeGo(status: JsonObject): void {
+  for (const field of [
+    'containerStatuses',
+    'initContainerStatuses',
+    'ephemeralContainerStatuses',
+  ] as const) {
+    const list = status[field];
+    if (!Array.isArray(list)) continue;
+    for (const c of list) {
+      if (!isObject(c)) continue;
+      c.state ??= {};
+      c.lastState ??= {};
+      c.ready ??= false;
+      c.restartCount ??= 0;
+      c.image ??= '';
+      c.imageID ??= '';
+    }
   }
 }
 

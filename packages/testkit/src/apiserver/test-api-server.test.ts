@@ -394,7 +394,19 @@ describe('test API server', () => {
           { type: 'Ready', status: 'True' },
           { type: 'PodScheduled', status: 'True' },
         ],
-        containerStatuses: [{ name: 'c', ready: true, restartCount: 0 }],
+        // As the real server re-encodes it from Go structs: state/lastState are structs,
+        // image and imageID have no omitempty.
+        containerStatuses: [
+          {
+            name: 'c',
+            ready: true,
+            restartCount: 0,
+            state: {},
+            lastState: {},
+            image: '',
+            imageID: '',
+          },
+        ],
       });
       expect(r.body.metadata.uid).toBe(uid);
       const again = await call(
