@@ -226,7 +226,7 @@ describe('ApiPodStatusManager', () => {
     expect(manager.getPodStatus(old.metadata.uid ?? '')).toBeUndefined();
   });
 
-  it('keeps conditions the kubelet does not own as the API server has them', async () => {
+  it('keeps conditions the kubelet does not own as the API server has them; PodScheduled is the kubelet\'s', async () => {
     const pod = createPod('conditions');
     const stored = server.store.get(podsResource(), namespace, 'conditions');
     stored.status = {
@@ -241,12 +241,17 @@ describe('ApiPodStatusManager', () => {
     status.conditions = [
       ...(status.conditions ?? []),
       { type: 'example.com/gate', status: 'False' },
-      { type: 'PodScheduled', status: 'False' },
+      { type: 'PodScheduled', status: 'True' },
     ];
-    manager.setPodStatus(pod, status);
+    // As the API pod source delivers it: with the scheduler's conditions.
+    manager.setPodStatus(apiPod('conditions') ?? pod, status);
     await settle();
     const conditions = apiPod('conditions')?.status?.conditions ?? [];
-    expect(conditions.find((c) => c.type === 'PodScheduled')?.status).toBe('True');
+    // The scheduler's PodScheduled True keeps its transition time: its status did not change.
+    expect(conditions.find((c) => c.type === 'PodScheduled')).toMatchObject({
+      status: 'True',
+      lastTransitionTime: '2025-12-31T00:00:00Z',
+    });
     expect(conditions.find((c) => c.type === 'example.com/gate')?.status).toBe('True');
     expect(conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
     expect(conditions.map((c) => c.type).sort()).toEqual([

@@ -230,6 +230,15 @@ export class ApiPodStatusManager implements PodStatusManager {
       return;
     }
     const entry = this.entries.get(uid);
+    // The copy from our last PATCH predates a deletion the caller has seen: read the
+    // API server's copy afresh, or a pod whose status did not change is never deleted.
+    if (
+      entry?.lastWritten !== undefined &&
+      pod.metadata.deletionTimestamp !== undefined &&
+      entry.lastWritten.metadata.deletionTimestamp === undefined
+    ) {
+      entry.lastWritten = undefined;
+    }
     const staticPod = isStaticPod(pod);
     let finished = podIsFinished;
     if (entry?.podIsFinished === true && !finished && !staticPod) {

@@ -1,11 +1,14 @@
 import { PodAnnotation, PodSourceName, type k8s } from '@nodeagent/core';
 
 /**
- * Pod condition types the kubelet owns (kubelet `kubetypes.PodConditionsByKubelet`):
- * their value always comes from the agent; every other condition on the API object
- * (PodScheduled, readiness gates, …) is kept as the API server has it.
+ * Pod condition types the kubelet owns (kubelet `kubetypes.PodConditionsByKubelet`
+ * plus PodReadyToStartContainers): their value always comes from the agent, which
+ * sets PodScheduled True for every pod it runs (`generateAPIPodStatus`); every other
+ * condition on the API object (readiness gates, DisruptionTarget, …) is kept as the
+ * API server has it.
  */
 export const podConditionsByKubelet: readonly string[] = [
+  'PodScheduled',
   'PodReadyToStartContainers',
   'Initialized',
   'ContainersReady',
@@ -18,7 +21,6 @@ export const podConditionsByKubelet: readonly string[] = [
  */
 export const podConditionsWithTransitionTime: readonly string[] = [
   ...podConditionsByKubelet,
-  'PodScheduled',
   'DisruptionTarget',
 ];
 
@@ -47,9 +49,12 @@ export function staticPodHash(pod: k8s.Pod): string {
   return pod.metadata.annotations?.[PodAnnotation.ConfigHash] ?? pod.metadata.uid ?? '';
 }
 
-/** Whether a condition type is owned by the kubelet for this pod (PodScheduled too for static pods). */
-export function isConditionOwnedByKubelet(type: string, staticPod: boolean): boolean {
-  return podConditionsByKubelet.includes(type) || (staticPod && type === 'PodScheduled');
+/**
+ * Whether a condition type is owned by the kubelet for this pod. Static and API pods
+ * alike (the parameter is kept for callers that tell them apart).
+ */
+export function isConditionOwnedByKubelet(type: string, _staticPod: boolean): boolean {
+  return podConditionsByKubelet.includes(type);
 }
 
 /** `Succeeded` or `Failed`. */
