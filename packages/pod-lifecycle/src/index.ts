@@ -56,3 +56,4 @@ export type { ContainerStateLabel, PodWorkerOperation, RuntimePodCounts } from '
 export * from './kuberuntime/index.js';
 export * from './cm/index.js';
 export * from './eviction/index.js';
+export * from './admission/index.js';

@@ -9,6 +9,7 @@ import {
   type MirrorClient,
   type PodSource,
   type PodStatusManager,
+  type EventRecorder,
   type PodUpdate,
   type k8s,
 } from '@nodeagent/core';
@@ -16,6 +17,8 @@ import { FakeClock } from '@nodeagent/core/testing';
 import { createPleg, type Pleg } from '@nodeagent/pleg';
 import { createFakeRuntime, type FakeRuntime } from '@nodeagent/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PredicateAdmitHandler } from './admission/predicate.js';
+import type { PodAdmitHandler } from './admission/types.js';
 import { PodLifecycle } from './pod-lifecycle.js';
 
 class TestSource implements PodSource {
@@ -91,6 +94,8 @@ async function harness(
     extraSources?: PodSource[];
     statusManager?: PodStatusManager;
     mirrorClient?: MirrorClient;
+    admitHandlers?: PodAdmitHandler[];
+    recorder?: EventRecorder;
   } = {},
 ): Promise<Harness> {
   const clock = opts.clock ?? new FakeClock();
@@ -116,6 +121,8 @@ async function harness(
     ...(opts.probes ? { probes: opts.probes } : {}),
     ...(opts.statusManager ? { statusManager: opts.statusManager } : {}),
     ...(opts.mirrorClient ? { mirrorClient: opts.mirrorClient } : {}),
+    ...(opts.admitHandlers ? { admitHandlers: opts.admitHandlers } : {}),
+    ...(opts.recorder ? { recorder: opts.recorder } : {}),
   });
   pleg.start();
   lifecycle.start();
@@ -580,5 +587,112 @@ describe('PodLifecycle in API mode (status manager, mirror pods)', () => {
     await h.step(3_000);
     expect(h.containers('done')).toEqual([]);
     expect(h.runtime.listSandboxesNow()).toEqual([]);
+  });
+});
+
+describe('PodLifecycle admission (kubelet canAdmitPod / rejectPod)', () => {
+  const node = {
+    metadata: { name: 'node-1', labels: { 'kubernetes.io/os': 'linux' } },
+    status: { allocatable: { cpu: '1', memory: '1Gi', pods: '110' } },
+  };
+  function cpuPod(uid: string, cpu: string, created: string): k8s.Pod {
+    const p = pod(uid, {
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox:1',
+          command: ['sleep', '3600'],
+          resources: { requests: { cpu } },
+        },
+      ],
+    });
+    p.metadata.creationTimestamp = created;
+    return p;
+  }
+
+  it('rejects what does not fit, oldest first: Failed, the reason, "Pod was rejected: …", a Warning event, nothing started', async () => {
+    const events: Array<{
+      reason: string;
+      type: string;
+      message: string;
+      uid: string | undefined;
+    }> = [];
+    const recorder: EventRecorder = {
+      event: (ref, type, reason, message) => events.push({ reason, type, message, uid: ref.uid }),
+    };
+    const statusManager = createCachingPodStatusManager();
+    const handler = new PredicateAdmitHandler({ node: () => node });
+    // Given newest first: admission still goes by creation time, so "old" gets the CPU.
+    const h = await harness(
+      [
+        cpuPod('new', '600m', '2026-01-01T00:00:02Z'),
+        cpuPod('old', '600m', '2026-01-01T00:00:01Z'),
+      ],
+      { admitHandlers: [handler], recorder, statusManager },
+    );
+    await h.step(2_000);
+    expect(h.containers('old')[0]?.state).toBe('CONTAINER_RUNNING');
+    expect(h.containers('new')).toEqual([]);
+    expect(h.runtime.listSandboxesNow().map((sb) => sb.metadata?.uid)).toEqual(['old']);
+    const rejected = h.lifecycle.pods().find((v) => v.pod.metadata.uid === 'new')?.status;
+    expect(rejected).toEqual({
+      phase: 'Failed',
+      reason: 'OutOfcpu',
+      message:
+        "Pod was rejected: Node didn't have enough resource: cpu, requested: 600, used: 600, capacity: 1000",
+      qosClass: 'Burstable',
+    });
+    expect(statusManager.getPodStatus('new')?.phase).toBe('Failed');
+    expect(events.filter((e) => e.uid === 'new')).toEqual([
+      {
+        reason: 'OutOfcpu',
+        type: 'Warning',
+        message: "Node didn't have enough resource: cpu, requested: 600, used: 600, capacity: 1000",
+        uid: 'new',
+      },
+    ]);
+    // Never retried, even on the periodic resync.
+    await h.step(70_000);
+    expect(h.containers('new')).toEqual([]);
+    expect(events.filter((e) => e.uid === 'new')).toHaveLength(1);
+  });
+
+  it('a removed pod frees its resources for the next one; a removed rejected pod leaves nothing behind', async () => {
+    const handler = new PredicateAdmitHandler({ node: () => node });
+    const h = await harness(
+      [cpuPod('a', '700m', '2026-01-01T00:00:01Z'), cpuPod('b', '700m', '2026-01-01T00:00:02Z')],
+      { admitHandlers: [handler] },
+    );
+    await h.step(2_000);
+    expect(h.lifecycle.pods().find((v) => v.pod.metadata.uid === 'b')?.status?.reason).toBe(
+      'OutOfcpu',
+    );
+    h.source.set([]);
+    await h.step(5_000);
+    expect(h.runtime.listSandboxesNow()).toEqual([]);
+    expect(h.lifecycle.workers.knownPods()).toEqual([]);
+    h.source.set([cpuPod('c', '900m', '2026-01-01T00:00:03Z')]);
+    await h.step(2_000);
+    expect(h.containers('c')[0]?.state).toBe('CONTAINER_RUNNING');
+  });
+
+  it('a handler that throws rejects the pod (UnexpectedAdmissionError) and the agent goes on', async () => {
+    const h = await harness([pod('x')], {
+      admitHandlers: [
+        {
+          name: 'broken',
+          admit: () => {
+            throw new Error('boom');
+          },
+        },
+      ],
+    });
+    await h.step(2_000);
+    expect(h.lifecycle.pods()[0]?.status).toMatchObject({
+      phase: 'Failed',
+      reason: 'UnexpectedAdmissionError',
+      message: 'Pod was rejected: Admission handler broken failed: boom',
+    });
+    expect(h.containers('x')).toEqual([]);
   });
 });

@@ -14,6 +14,8 @@ import {
   type Timer,
   type k8s,
 } from '@nodeagent/core';
+import type { PodAdmitHandler, PodAdmitResult } from './admission/types.js';
+import { podQOSOrBestEffort } from './kuberuntime/qos.js';
 import { PodConfig, podFullName, podUid } from './pod-config.js';
 import { isMirrorPod, isStaticPod } from './pod-phase.js';
 import {
@@ -44,6 +46,12 @@ export interface PodLifecycleOptions extends RuntimeManagerOptions {
   statusManager?: PodStatusManager;
   /** Creates and deletes mirror pods of static pods (API mode only). */
   mirrorClient?: MirrorClient;
+  /**
+   * Admission (kubelet `admitHandlers`), asked in order about every pod added that is
+   * not already terminal or being deleted; the first refusal rejects the pod. Default
+   * none: every pod is admitted.
+   */
+  admitHandlers?: readonly PodAdmitHandler[];
 }
 
 /** How long a mirror pod just created may stay unseen in the API source before it is created again. */
@@ -69,6 +77,12 @@ function evictedStatus(terminal: k8s.PodStatus, eviction: k8s.PodStatus): k8s.Po
 /** The kubelet's pod full name, `name_namespace` (mirror client, logs). */
 function kubeletFullName(pod: k8s.Pod): string {
   return `${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? 'default'}`;
+}
+
+/** Creation time in ms for ordering admissions; pods without one sort last, in arrival order. */
+function creationMs(pod: k8s.Pod): number {
+  const t = Date.parse(pod.metadata?.creationTimestamp ?? '');
+  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
 }
 
 /** A desired pod and the status the agent generated for it. */
@@ -99,6 +113,10 @@ export class PodLifecycle {
   private readonly cleanupOnly = new Set<string>();
   /** Pods being evicted: the status they end with (phase Failed, reason Evicted…). */
   private readonly evictions = new Map<string, k8s.PodStatus>();
+  /** UIDs of pods admitted and not yet removed (the kubelet's active pods, with the workers' phases). */
+  private readonly admitted = new Set<string>();
+  /** Pods refused at admission, with the status they were given. */
+  private readonly rejected = new Map<string, k8s.PodStatus>();
   /** Callers waiting for a pod's worker to finish terminating it. */
   private readonly terminatedWaiters = new Map<string, Array<() => void>>();
   /** UIDs of mirror pods this agent deleted (forgotten once the API source drops them). */
@@ -141,6 +159,8 @@ export class PodLifecycle {
         }
       },
       syncTerminatingPod: async (pod: k8s.Pod, options: KillPodOptions, context) => {
+        // A rejected pod never ran: nothing to stop, its status is already published.
+        if (options.reason === 'Rejected') return;
         await manager.syncTerminatingPod(pod, options, context);
         // Orphans have no API object; a pod already terminal in the API keeps its
         // status, and so does a finished pod that is only being cleaned up.
@@ -157,7 +177,7 @@ export class PodLifecycle {
         );
       },
       syncTerminatedPod: async (pod: k8s.Pod, options: KillPodOptions, context) => {
-        await manager.syncTerminatedPod(pod, options, context);
+        if (options.reason !== 'Rejected') await manager.syncTerminatedPod(pod, options, context);
         if (!this.cleanupOnly.delete(podUid(pod))) this.options.statusManager?.podTerminated(pod);
         this.terminatedWaiters.get(podUid(pod))?.forEach((resolve) => resolve());
         this.terminatedWaiters.delete(podUid(pod));
@@ -318,7 +338,12 @@ export class PodLifecycle {
   }
 
   private handlePodUpdate(update: PodUpdate): void {
-    for (const pod of update.pods) {
+    // The kubelet admits added pods oldest first (HandlePodAdditions).
+    const pods =
+      update.op === PodOperation.ADD
+        ? [...update.pods].sort((a, b) => creationMs(a) - creationMs(b))
+        : update.pods;
+    for (const pod of pods) {
       if (isMirrorPod(pod)) {
         // Not run: a change to a mirror pod only makes its static pod sync (kubelet
         // `handleMirrorPod`), which recreates a deleted or stale mirror.
@@ -345,6 +370,22 @@ export class PodLifecycle {
         update.op === PodOperation.ADD && pod.metadata?.deletionTimestamp
           ? PodOperation.DELETE
           : update.op;
+      if (op === PodOperation.ADD && !this.admitted.has(podUid(pod))) {
+        if (this.rejected.has(podUid(pod))) continue;
+        const refusal = this.admit(pod);
+        if (refusal) {
+          this.rejectPod(pod, refusal);
+          continue;
+        }
+        this.admitted.add(podUid(pod));
+      }
+      const rejection = this.rejected.get(podUid(pod));
+      if (rejection && op !== PodOperation.REMOVE) {
+        // Never run. Its worker told the status manager it finished; a deletion now
+        // lets the status manager complete it (grace 0).
+        if (op === PodOperation.DELETE) this.options.statusManager?.setPodStatus(pod, rejection);
+        continue;
+      }
       switch (op) {
         case PodOperation.ADD:
           this.logger.info('Pod added', {
@@ -390,8 +431,83 @@ export class PodLifecycle {
     }
   }
 
+  /**
+   * Asks the admit handlers about a new pod (kubelet `canAdmitPod`) against the other
+   * active pods: admitted, not removed, and not finished. Returns the first refusal.
+   */
+  private admit(pod: k8s.Pod): PodAdmitResult | undefined {
+    const handlers = this.options.admitHandlers ?? [];
+    if (handlers.length === 0) return undefined;
+    const uid = podUid(pod);
+    const otherPods = this.config.pods().filter((p) => {
+      const other = podUid(p);
+      if (other === uid || !this.admitted.has(other)) return false;
+      if (this.workers.phase(other) === 'terminated') return false;
+      const phase = this.manager.podStatus(other)?.phase;
+      return phase !== 'Succeeded' && phase !== 'Failed';
+    });
+    for (const handler of handlers) {
+      let result: PodAdmitResult;
+      try {
+        result = handler.admit({ pod, otherPods });
+      } catch (err) {
+        result = {
+          admit: false,
+          reason: 'UnexpectedAdmissionError',
+          message: `Admission handler ${handler.name} failed: ${err instanceof Error ? err.message : String(err)}`,
+        };
+      }
+      if (!result.admit) return result;
+    }
+    return undefined;
+  }
+
+  /**
+   * Kubelet `rejectPod`: a Warning event with the refusal's reason, and the status
+   * phase Failed, that reason, `Pod was rejected: <message>`. The pod never runs; its
+   * worker goes straight to terminated so that the status manager treats it as finished.
+   */
+  private rejectPod(pod: k8s.Pod, refusal: PodAdmitResult): void {
+    const uid = podUid(pod);
+    const reason = refusal.reason ?? 'UnexpectedAdmissionError';
+    const message = refusal.message ?? '';
+    this.logger.info('Pod rejected at admission', {
+      pod: podFullName(pod),
+      podUid: uid,
+      reason,
+      message,
+    });
+    this.options.recorder?.event(
+      {
+        kind: 'Pod',
+        apiVersion: 'v1',
+        name: pod.metadata?.name ?? '',
+        namespace: pod.metadata?.namespace ?? 'default',
+        uid,
+      },
+      'Warning',
+      reason,
+      message,
+    );
+    const status: k8s.PodStatus = {
+      phase: 'Failed',
+      reason,
+      message: `Pod was rejected: ${message}`,
+      qosClass: podQOSOrBestEffort(pod),
+    };
+    this.rejected.set(uid, status);
+    this.manager.publishRejectedStatus(pod, status);
+    this.workers.updatePod({ type: 'kill', pod, kill: { reason: 'Rejected' } });
+  }
+
   private removePod(pod: k8s.Pod): void {
     const uid = podUid(pod);
+    this.admitted.delete(uid);
+    if (this.rejected.delete(uid)) {
+      // Never ran: only its worker is forgotten.
+      this.workers.removeWorker(uid);
+      return;
+    }
     if (this.workers.isFinished(uid)) {
       // It had completed (and kept its containers) or was evicted; now it is gone:
       // clean up what is left, without reporting a status again (kubelet: only cleanup).

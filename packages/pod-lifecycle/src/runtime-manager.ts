@@ -39,7 +39,7 @@ import {
   type TmpfsMounter,
   UnsupportedVolumeSourceError,
   fetchEnvObjects,
-  getPodQOS,
+  podQOSOrBestEffort,
   hashContainer,
   makeContainerConfig,
   makePodSandboxConfig,
@@ -1185,7 +1185,7 @@ export class RuntimeManager implements PodSyncHandler {
       runtimeName: this.options.runtimeName,
       podIsTerminal,
       waiting,
-      qosClass: getPodQOS(pod),
+      qosClass: podQOSOrBestEffort(pod),
       ...(this.options.hostIp ? { hostIp: this.options.hostIp } : {}),
       ...(startTime ? { startTime } : {}),
     });
@@ -1207,6 +1207,19 @@ export class RuntimeManager implements PodSyncHandler {
       for (const l of this.statusListeners) l(pod, status);
     }
     return status;
+  }
+
+  /**
+   * Publishes the status of a pod refused at admission (kubelet `rejectPod`) as it is:
+   * nothing of the pod ever ran, so there is nothing to generate it from.
+   */
+  publishRejectedStatus(pod: k8s.Pod, status: k8s.PodStatus): void {
+    const uid = podUid(pod);
+    const before = this.statuses.get(uid);
+    this.statuses.set(uid, status);
+    if (JSON.stringify(before) !== JSON.stringify(status)) {
+      for (const l of this.statusListeners) l(pod, status);
+    }
   }
 
   /** Re-evaluates readiness (a readiness probe result changed) without a full sync. */

@@ -118,10 +118,11 @@ export interface ContainerPort {
   /** IANA_SVC_NAME; probes may refer to the port by this name. */
   name?: string;
   hostPort?: number;
+  /** The host IP the host port binds to; default all (0.0.0.0). */
+  hostIP?: string;
   containerPort: number;
   /** `TCP` (default), `UDP` or `SCTP`. */
   protocol?: 'TCP' | 'UDP' | 'SCTP';
-  hostIP?: string;
 }
 
 /** Runs a command inside the container; exit status 0 is success. */
@@ -497,6 +498,38 @@ export interface PodSpec {
   readinessGates?: { conditionType: string }[];
   runtimeClassName?: string;
   enableServiceLinks?: boolean;
+  /** Scheduling constraints; the kubelet checks the required node affinity at admission. */
+  affinity?: Affinity;
+  /** The OS the pod's containers need; admission refuses a pod whose OS is not the node's. */
+  os?: { name: string };
+  /** Resources the runtime class adds to the pod's requests (RuntimeClass overhead). */
+  overhead?: ResourceList;
+}
+
+/** A node selector requirement: `key` `operator` `values` (`In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`). */
+export interface NodeSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
+  values?: string[];
+}
+
+/** A node selector term: every requirement must hold (label expressions and `metadata.name` fields). */
+export interface NodeSelectorTerm {
+  matchExpressions?: NodeSelectorRequirement[];
+  matchFields?: NodeSelectorRequirement[];
+}
+
+/** The pod's node affinity; only the required part binds the kubelet. */
+export interface NodeAffinity {
+  requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: NodeSelectorTerm[] };
+  preferredDuringSchedulingIgnoredDuringExecution?: unknown[];
+}
+
+/** Scheduling constraints of a pod (core/v1 `Affinity`); pod (anti-)affinity is the scheduler's alone. */
+export interface Affinity {
+  nodeAffinity?: NodeAffinity;
+  podAffinity?: unknown;
+  podAntiAffinity?: unknown;
 }
 
 /** Phase of a pod: `Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`. */

@@ -18,7 +18,7 @@ import {
   quotaPeriodUs,
   type CgroupDriver,
 } from '../kuberuntime/cgroups.js';
-import { getPodQOS, type PodQOSClass } from '../kuberuntime/qos.js';
+import { podQOSOrBestEffort, type PodQOSClass } from '../kuberuntime/qos.js';
 import { quantityMilliValue } from '@nodeagent/core';
 import { podRequests } from '../kuberuntime/resource-lists.js';
 import { hostCgroupFileSystem, type CgroupFileSystem } from './cgroup-fs.js';
@@ -195,7 +195,7 @@ export class CgroupfsPodContainerManager implements PodContainerManager {
     const manager = await this.cgroupManager();
     let burstableMilliCPU = 0;
     for (const pod of activePods) {
-      if (getPodQOS(pod) !== 'Burstable') continue;
+      if (podQOSOrBestEffort(pod) !== 'Burstable') continue;
       const cpu = podRequests(pod)['cpu'];
       if (cpu) burstableMilliCPU += quantityMilliValue(cpu, 'cpu');
     }

@@ -16,6 +16,7 @@ export {
   besteffortOOMScoreAdj,
   getContainerOOMScoreAdjust,
   getPodQOS,
+  podQOSOrBestEffort,
   guaranteedOOMScoreAdj,
   isCriticalPod,
   isNodeCriticalPod,

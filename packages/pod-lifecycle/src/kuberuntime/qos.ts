@@ -67,6 +67,18 @@ export function getPodQOS(pod: k8s.Pod): PodQOSClass {
 }
 
 /**
+ * {@link getPodQOS}, or BestEffort when a quantity does not parse: for status reporting,
+ * which must never fail on a bad spec (such a pod is refused at admission).
+ */
+export function podQOSOrBestEffort(pod: k8s.Pod): PodQOSClass {
+  try {
+    return getPodQOS(pod);
+  } catch {
+    return 'BestEffort';
+  }
+}
+
+/**
  * Whether the pod is critical (kubelet `types.IsCriticalPod`): a static pod (config
  * source annotation other than `api`), a mirror pod, or priority ≥ 2·10⁹.
  */
