@@ -33,6 +33,7 @@ import type { AgentConfig } from './config/agent-config.js';
 import { formatGoDuration } from './config/go-duration.js';
 import { LoggingEventRecorder } from './event-recorder.js';
 import { PromMetricsRegistry } from './metrics.js';
+import { createAdmitHandlers } from './admission.js';
 import { isApiMode, registerApiMode } from './api-mode.js';
 import { registerCsi } from './csi.js';
 import {
@@ -274,7 +275,9 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
           });
           await cgroups.ensureQosCgroups();
         }
+        const admitHandlers = await createAdmitHandlers(container, config, { apiMode, logger });
         registerPodLifecycle(container, {
+          admitHandlers,
           ...(cgroups ? { cgroups } : {}),
           nodeName: config.nodeName,
           rootDir: config.rootDir,

@@ -85,6 +85,17 @@ describe('defaults (kubelet SetDefaults_KubeletConfiguration)', () => {
     expect(parse('maxPods: 20\n').ignoredFields).toEqual([]);
   });
 
+  it('allowedUnsafeSysctls: namespaced names or prefixes; others are refused naming the entry', () => {
+    expect(parse('maxPods: 20\n').config.allowedUnsafeSysctls).toEqual([]);
+    expect(
+      parse('allowedUnsafeSysctls: ["kernel.msg*", "net.core.somaxconn"]\n').config
+        .allowedUnsafeSysctls,
+    ).toEqual(['kernel.msg*', 'net.core.somaxconn']);
+    expect(errorOf('allowedUnsafeSysctls: ["vm.swappiness"]\n')).toMatch(
+      /allowedUnsafeSysctls.*0.*not known to be namespaced/s,
+    );
+  });
+
   it('nodeStatusReportFrequency follows an explicit nodeStatusUpdateFrequency', () => {
     expect(parse('nodeStatusUpdateFrequency: 4s\n').config).toMatchObject({
       nodeStatusUpdateFrequency: 4_000,

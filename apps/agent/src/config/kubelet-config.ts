@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { InvalidConfigError } from '@nodeagent/core';
+import { sysctlNamespace } from '@nodeagent/pod-lifecycle';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { GoDurationError, parseGoDurationMs } from './go-duration.js';
@@ -123,7 +124,6 @@ export const notImplementedKubeletFields = [
   'systemReservedCgroup',
   'kubeReservedCgroup',
   'enforceNodeAllocatable',
-  'allowedUnsafeSysctls',
   'volumePluginDir',
   'providerID',
   'kernelMemcgNotification',
@@ -321,6 +321,17 @@ const fields = {
     .default('Watch'),
   containerRuntimeEndpoint: z.string().min(1).default('unix:///run/containerd/containerd.sock'),
   imageServiceEndpoint: z.string().default(''),
+  allowedUnsafeSysctls: z
+    .array(
+      z
+        .string()
+        .min(1, 'must not be empty')
+        .refine((s) => sysctlNamespace(s) !== undefined, {
+          message:
+            'is not known to be namespaced (only kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.* and net.* may be allowed)',
+        }),
+    )
+    .default([]),
   seccompDefault: z.boolean().default(false),
   protectKernelDefaults: z.boolean().default(false),
   makeIPTablesUtilChains: z.boolean().default(true),
@@ -475,6 +486,11 @@ export interface KubeletConfiguration {
   runtimeRequestTimeout: number;
   /** Most pods this node runs. Default 110. */
   maxPods: number;
+  /**
+   * Unsafe sysctls pods may set besides the safe ones (names, or prefixes ending in
+   * `*`), all namespaced. Default none: such pods are rejected (`SysctlForbidden`).
+   */
+  allowedUnsafeSysctls: string[];
   /** Most PIDs per pod; -1 (default) for no pod-level limit. */
   podPidsLimit: number;
   /** Resolver file pods' DNS is based on; `''` disables DNS for pods. Default `/etc/resolv.conf`. */

@@ -1,0 +1,96 @@
+/**
+ * Pod admission for the agent (kubelet `admitHandlers`): node-pressure eviction, the
+ * sysctl allow-list and the predicate checks (resources, node name, host ports,
+ * node affinity, NoExecute taints, OS), in the kubelet's order.
+ */
+import { resolveOptional, type Logger, type TokenResolver } from '@nodeagent/core';
+import {
+  EvictionManagerToken,
+  PredicateAdmitHandler,
+  SysctlAdmitHandler,
+  type AdmissionNode,
+  type PodAdmitHandler,
+} from '@nodeagent/pod-lifecycle';
+import {
+  MachineInfoProvider,
+  NodeStatusManagerToken,
+  createHostMachineInfoProvider,
+  goArch,
+  nodeAllocatable,
+  nodeCapacity,
+  type MachineInfo,
+} from '@nodeagent/status-reporter';
+import type { AgentConfig } from './config/agent-config.js';
+
+/**
+ * The node as the agent would register it (kubelet `initialNode`): name, the
+ * well-known labels plus `--node-labels`, `registerWithTaints`, and allocatable from
+ * the machine's capacity minus kubeReserved, systemReserved and the hard eviction
+ * thresholds. What admission uses until (or without) an API server's Node.
+ */
+export function localNode(config: AgentConfig, machine: MachineInfo): AdmissionNode {
+  const kubelet = config.kubelet;
+  const capacity = nodeCapacity(undefined, machine, kubelet.maxPods);
+  return {
+    metadata: {
+      name: config.nodeName,
+      labels: {
+        'kubernetes.io/hostname': config.nodeName,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': goArch(),
+        ...config.nodeLabels,
+      },
+    },
+    spec: {
+      taints: kubelet.registerWithTaints.map((t) => ({
+        key: t.key,
+        effect: t.effect,
+        ...(t.value !== undefined ? { value: t.value } : {}),
+      })),
+    },
+    status: {
+      allocatable: nodeAllocatable(
+        capacity,
+        kubelet.kubeReserved,
+        kubelet.systemReserved,
+        kubelet.evictionHard,
+      ),
+    },
+  };
+}
+
+/**
+ * Builds the admit handlers: eviction (refuses pods under node pressure, when the
+ * eviction manager is registered), sysctls (`allowedUnsafeSysctls`), then the
+ * predicates against the API server's Node once registered, else the local node.
+ * Reads the machine's capacity once.
+ */
+export async function createAdmitHandlers(
+  r: TokenResolver,
+  config: AgentConfig,
+  options: { apiMode: boolean; logger: Logger },
+): Promise<PodAdmitHandler[]> {
+  const provider =
+    resolveOptional(r, MachineInfoProvider) ??
+    createHostMachineInfoProvider({ rootDir: config.rootDir });
+  const local = localNode(config, await provider.read());
+  const apiNode = (): AdmissionNode | undefined => {
+    if (!options.apiMode) return undefined;
+    return resolveOptional(r, NodeStatusManagerToken)?.node();
+  };
+  const handlers: PodAdmitHandler[] = [];
+  const eviction = resolveOptional(r, EvictionManagerToken);
+  if (eviction) {
+    handlers.push({ name: 'eviction', admit: ({ pod }) => eviction.admitPod(pod) });
+  }
+  handlers.push(
+    new SysctlAdmitHandler({ allowedUnsafeSysctls: config.kubelet.allowedUnsafeSysctls }),
+  );
+  handlers.push(new PredicateAdmitHandler({ node: () => apiNode() ?? local }));
+  options.logger.debug('Pod admission ready', {
+    component: 'agent',
+    handlers: handlers.map((h) => h.name),
+    allocatable: local.status?.allocatable,
+  });
+  return handlers;
+}
