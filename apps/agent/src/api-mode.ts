@@ -203,7 +203,7 @@ export function registerApiMode(
         if (m && typeof (m as { stop?: unknown }).stop === 'function')
           (m as { stop(): void }).stop();
       }
-      resolveToken(container, KubeApiClient).limiter.stop();
+      resolveToken(container, KubeApiClient).close();
     },
   });
   if (kubelet.rotateCertificates) {

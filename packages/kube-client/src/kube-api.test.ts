@@ -91,6 +91,69 @@ describe('createKubeApi', () => {
     api.limiter.stop();
   });
 
+  it('reuses connections: many requests, one or two TLS connections; new credentials, a new pool', async () => {
+    const path = join(dir, 'kubeconfig-keepalive');
+    writeFileSync(
+      path,
+      server.kubeconfig(server.issueClientCertificate({ name: 'system:node:n2' })),
+    );
+    const api = createKubeApi(loadKubeConfig({ kubeconfigPath: path }), { qps: 1000, burst: 1000 });
+    const before = server.connectionsAccepted;
+    for (let i = 0; i < 10; i++) await api.core.listNamespacedPod({ namespace: 'default' });
+    await Promise.all(
+      Array.from({ length: 5 }, () => api.core.listNamespacedPod({ namespace: 'default' })),
+    );
+    // Sequential requests share one connection; five at once may open up to five.
+    expect(server.connectionsAccepted - before).toBeLessThanOrEqual(5);
+    expect(server.requests.filter((r) => r.user === 'system:node:n2')).toHaveLength(15);
+    api.close();
+  });
+
+  it('a client certificate rotated on disk is used at once; the old pool is retired', async () => {
+    // The agent's layout: the kubeconfig names the certificate files; client-node
+    // re-reads them for every request, so a new agent per TLS identity is needed.
+    const certFile = join(dir, 'client.pem');
+    const writeCert = (name: string): void => {
+      const issued = server.issueClientCertificate({ name });
+      writeFileSync(certFile, issued.certPem + issued.keyPem);
+    };
+    writeCert('system:node:r1');
+    const kubeconfig = join(dir, 'kubeconfig-files');
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: c, cluster: {server: "' +
+          server.url +
+          '", certificate-authority-data: ' +
+          Buffer.from(server.caPem ?? '').toString('base64') +
+          '}}]',
+        'users: [{name: u, user: {client-certificate: ' +
+          certFile +
+          ', client-key: ' +
+          certFile +
+          '}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x',
+        '',
+      ].join('\n'),
+    );
+    const api = createKubeApi(loadKubeConfig({ kubeconfigPath: kubeconfig }), {
+      qps: 1000,
+      burst: 1000,
+    });
+    await api.core.listNamespacedPod({ namespace: 'default' });
+    expect(server.requests.at(-1)?.user).toBe('system:node:r1');
+    const before = server.connectionsAccepted;
+    writeCert('system:node:r2');
+    await api.core.listNamespacedPod({ namespace: 'default' });
+    expect(server.requests.at(-1)?.user).toBe('system:node:r2');
+    await api.core.listNamespacedPod({ namespace: 'default' });
+    expect(server.connectionsAccepted - before).toBe(1);
+    api.close();
+  });
+
   it('rejects a missing or unusable kubeconfig with InvalidConfigError', () => {
     expect(() => loadKubeConfig({})).toThrow(InvalidConfigError);
     expect(() => loadKubeConfig({ kubeconfigPath: join(dir, 'missing') })).toThrow(

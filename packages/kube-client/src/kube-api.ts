@@ -21,6 +21,7 @@ import {
   type Clock,
   type MetricsRegistry,
 } from '@nodeagent/core';
+import { KeepAliveAgents } from './keep-alive-agents.js';
 import { TokenBucketRateLimiter } from './rate-limiter.js';
 
 /** Kubelet `kubeAPIQPS` default. */
@@ -141,6 +142,8 @@ export interface KubeApi {
   readonly authentication: AuthenticationV1Api;
   readonly authorization: AuthorizationV1Api;
   readonly limiter: TokenBucketRateLimiter;
+  /** Stops the limiter (waiters reject) and closes the kept-alive connections. */
+  close(): void;
   /**
    * Starts a watch on `path` (e.g. `/api/v1/pods`) after taking a rate-limit token;
    * resolves with the AbortController that ends it. `callback` gets each event's
@@ -174,6 +177,7 @@ export function createKubeApi(config: KubeConfig, options: KubeApiOptions = {}):
     buckets: restClientLatencyBuckets,
   });
   const baseServer = new ServerConfiguration(cluster.server, {});
+  const agents = new KeepAliveAgents();
   const instrumented = options.metrics
     ? {
         httpApi: instrumentHttpLibrary(
@@ -197,6 +201,9 @@ export function createKubeApi(config: KubeConfig, options: KubeApiOptions = {}):
             (clock.monotonicNow() - waitStart) / 1000,
           );
           if (userAgent) context.setHeaderParam('User-Agent', userAgent);
+          // One kept-alive connection pool instead of a TLS handshake per request.
+          const fresh = context.getAgent();
+          if (fresh) context.setAgent(agents.reuse(fresh));
           return context;
         },
         post: (response) => Promise.resolve(response),
@@ -213,6 +220,10 @@ export function createKubeApi(config: KubeConfig, options: KubeApiOptions = {}):
     authentication: new AuthenticationV1Api(configuration),
     authorization: new AuthorizationV1Api(configuration),
     limiter,
+    close() {
+      limiter.stop();
+      agents.close();
+    },
     async startWatch(path, query, callback, done) {
       await limiter.acquire();
       return watch.watch(path, query, callback, done);

@@ -198,6 +198,8 @@ export interface TestApiServer {
   readonly requests: readonly RecordedRequest[];
   /** Number of watches currently open. */
   readonly openWatches: number;
+  /** TCP connections accepted so far (a client that reuses connections opens few). */
+  readonly connectionsAccepted: number;
   /** Fault injection for tests of clients' error handling. */
   readonly faults: TestApiServerFaults;
   /** The CA certificate (PEM) with `tls`; undefined on plain HTTP. */
@@ -382,7 +384,12 @@ class ApiServerImpl {
     return this.watches.size;
   }
 
+  connectionsAccepted = 0;
+
   async listen(port: number): Promise<number> {
+    this.server.on('connection', () => {
+      this.connectionsAccepted++;
+    });
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, '127.0.0.1', () => resolve());
@@ -1375,6 +1382,9 @@ export async function startTestApiServer(
     requests: impl.requests,
     get openWatches() {
       return impl.openWatches;
+    },
+    get connectionsAccepted() {
+      return impl.connectionsAccepted;
     },
     faults: {
       failRequests: (f) => impl.failRequests(f),
