@@ -23,6 +23,8 @@ export type {
 } from './pod-workers.js';
 export {
   RuntimeManager,
+  activeDeadlineMessage,
+  activeDeadlineReason,
   nodePodFilesystem,
   defaultTerminationGracePeriodSeconds,
   minimumGracePeriodSeconds,

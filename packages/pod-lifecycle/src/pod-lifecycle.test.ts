@@ -696,3 +696,40 @@ describe('PodLifecycle admission (kubelet canAdmitPod / rejectPod)', () => {
     expect(h.containers('x')).toEqual([]);
   });
 });
+
+describe('PodLifecycle activeDeadlineSeconds (kubelet activeDeadlineHandler)', () => {
+  it('stops the pod when its deadline passes: Failed, DeadlineExceeded, a Normal event, containers killed and not restarted', async () => {
+    const events: Array<{ reason: string; type: string }> = [];
+    const recorder: EventRecorder = {
+      event: (_ref, type, reason) => events.push({ reason, type }),
+    };
+    const h = await harness([pod('ads', { activeDeadlineSeconds: 30 })], { recorder });
+    await h.step(2_000);
+    expect(h.containers('ads')[0]?.state).toBe('CONTAINER_RUNNING');
+    await h.step(25_000);
+    expect(h.containers('ads')[0]?.state).toBe('CONTAINER_RUNNING');
+    await h.step(10_000);
+    const status = h.lifecycle.pods()[0]?.status;
+    expect(status).toMatchObject({
+      phase: 'Failed',
+      reason: 'DeadlineExceeded',
+      message: 'Pod was active on the node longer than the specified deadline',
+    });
+    expect(h.containers('ads').map((c) => c.state)).toEqual(['CONTAINER_EXITED']);
+    expect(events).toContainEqual({ reason: 'DeadlineExceeded', type: 'Normal' });
+    await h.step(60_000);
+    expect(h.containers('ads')).toHaveLength(1); // never restarted
+  });
+
+  it('a deadline set later (pod update) applies from the pod start time', async () => {
+    const h = await harness([pod('later')]);
+    await h.step(20_000);
+    expect(h.containers('later')[0]?.state).toBe('CONTAINER_RUNNING');
+    h.source.set([pod('later', { activeDeadlineSeconds: 25 })]);
+    await h.step(3_000);
+    expect(h.containers('later')[0]?.state).toBe('CONTAINER_RUNNING');
+    await h.step(5_000);
+    expect(h.lifecycle.pods()[0]?.status?.reason).toBe('DeadlineExceeded');
+    expect(h.containers('later')[0]?.state).toBe('CONTAINER_EXITED');
+  });
+});

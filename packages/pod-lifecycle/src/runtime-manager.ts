@@ -60,6 +60,12 @@ import { applyReadiness, generatePodStatus, type ContainerWaitingReason } from '
 
 /** Kubelet `minimumGracePeriodInSeconds`: StopContainer always gets at least 2 s after SIGTERM. */
 export const minimumGracePeriodSeconds = 2;
+
+/** Status reason of a pod stopped for its `activeDeadlineSeconds` (kubelet `reason` of the active deadline handler). */
+export const activeDeadlineReason = 'DeadlineExceeded';
+/** Status message of a pod stopped for its `activeDeadlineSeconds`. */
+export const activeDeadlineMessage =
+  'Pod was active on the node longer than the specified deadline';
 /** How long the final status of a stopped pod waits for a relist with its exit codes, ms. */
 const terminalStatusRelistTimeoutMs = 5_000;
 
@@ -365,8 +371,25 @@ export class RuntimeManager implements PodSyncHandler {
     context: SyncPodContext,
   ): Promise<SyncPodResult> {
     const uid = podUid(pod);
-    if (!this.firstSeen.has(uid))
-      this.firstSeen.set(uid, new Date(this.options.clock.now()).toISOString());
+    if (!this.firstSeen.has(uid)) {
+      // The start time the API server already has (an agent restart) wins, as the
+      // status manager keeps it; it also anchors activeDeadlineSeconds.
+      this.firstSeen.set(
+        uid,
+        pod.status?.startTime ?? new Date(this.options.clock.now()).toISOString(),
+      );
+    }
+    if (this.pastActiveDeadline(pod)) {
+      // kubelet activeDeadlineHandler: the pod is Failed/DeadlineExceeded and stopped.
+      this.recorder.event(this.ref(pod), 'Normal', activeDeadlineReason, activeDeadlineMessage);
+      const { status: current } = this.options.cache.get(uid);
+      this.publishStatus(
+        pod,
+        current,
+        this.waiting.get(uid) ?? new Map<string, ContainerWaitingReason>(),
+      );
+      return { terminal: true };
+    }
     this.registerWithObjectManagers(pod);
     this.options.probes?.addPod(pod);
     const cached = await this.options.cache.getNewerThan(uid, context.statusNewerThanMs, {
@@ -499,7 +522,28 @@ export class RuntimeManager implements PodSyncHandler {
 
     const generated = this.publishStatus(pod, status, waiting);
     if (generated.phase === 'Succeeded' || generated.phase === 'Failed') return { terminal: true };
+    // Sync again when the active deadline passes (the kubelet's sync loop asks its
+    // activeDeadlineHandler every second; one timer per pod does the same here).
+    noteRetry(this.msUntilActiveDeadline(pod));
     return retryAfterMs === undefined ? {} : { retryAfterMs: retryAfterMs + 50 };
+  }
+
+  /**
+   * Milliseconds until the pod's `activeDeadlineSeconds` passes, counted from its start
+   * time; undefined without a deadline or a start time.
+   */
+  private msUntilActiveDeadline(pod: k8s.Pod): number | undefined {
+    const seconds = pod.spec?.activeDeadlineSeconds;
+    if (seconds === undefined || seconds === null) return undefined;
+    const start = Date.parse(this.firstSeen.get(podUid(pod)) ?? '');
+    if (Number.isNaN(start)) return undefined;
+    return start + seconds * 1000 - this.options.clock.now();
+  }
+
+  /** kubelet `pastActiveDeadline`: the pod has been active on the node for its deadline. */
+  pastActiveDeadline(pod: k8s.Pod): boolean {
+    const left = this.msUntilActiveDeadline(pod);
+    return left !== undefined && left <= 0;
   }
 
   /** Which sandbox to use, and whether a new one is needed (kubelet `podSandboxChanged`). */
@@ -1198,6 +1242,15 @@ export class RuntimeManager implements PodSyncHandler {
       }
     }
     status = applyReadiness(pod, status);
+    if (this.pastActiveDeadline(pod)) {
+      // kubelet generateAPIPodStatus with the activeDeadlineHandler's verdict.
+      status = {
+        ...status,
+        phase: 'Failed',
+        reason: activeDeadlineReason,
+        message: activeDeadlineMessage,
+      };
+    }
     if (adjust) status = adjust(status);
     const before = this.statuses.get(uid);
     this.statuses.set(uid, status);
