@@ -55,6 +55,8 @@ export { ContainerRuntime, ImageService } from './runtime.js';
 export type { CallOptions, CriServiceApi } from './runtime.js';
 
 export * as cri from './cri/types.js';
+export { formatTimestampFixed, parseCriLogLine, parseRfc3339 } from './cri-log.js';
+export type { CriLogLine } from './cri-log.js';
 
 export {
   PodLifecycleEventGenerator,

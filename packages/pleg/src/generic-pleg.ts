@@ -24,6 +24,11 @@ import { formatGoDuration } from './go-duration.js';
 import { plegMetrics, type PlegMetrics } from './metrics.js';
 import { InMemoryPodStatusCache } from './pod-status-cache.js';
 import {
+  containerMessage,
+  nodeTerminationMessageFiles,
+  type TerminationMessageFiles,
+} from './termination-message.js';
+import {
   buildPodStatus,
   podUidLabel,
   sandboxPodUid,
@@ -205,6 +210,11 @@ export interface GenericPlegOptions {
   channelCapacity?: number;
   metrics?: MetricsRegistry;
   logger?: Logger;
+  /**
+   * Where exited containers' termination messages are read from (the files mounted at
+   * their `terminationMessagePath`, or their logs); default the node's filesystem.
+   */
+  terminationMessageFiles?: TerminationMessageFiles;
 }
 
 type CacheUpdate = 'updated' | 'stale' | 'failed';
@@ -223,6 +233,7 @@ export class GenericPleg implements PodLifecycleEventGenerator {
   private readonly runtime: ContainerRuntime;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly terminationMessageFiles: TerminationMessageFiles;
   private readonly metrics: PlegMetrics;
   private readonly channel: PlegEventChannel;
   private readonly ownsChannel: boolean;
@@ -243,6 +254,7 @@ export class GenericPleg implements PodLifecycleEventGenerator {
     this.runtime = options.runtime;
     this.clock = options.clock;
     this.logger = (options.logger ?? noopLogger).child({ component: 'pleg' });
+    this.terminationMessageFiles = options.terminationMessageFiles ?? nodeTerminationMessageFiles;
     this.metrics = plegMetrics(options.metrics ?? noopMetrics);
     this.relistPeriodMs = options.relistPeriodMs ?? defaultRelistPeriodMs;
     this.relistThresholdMs = options.relistThresholdMs ?? defaultRelistThresholdMs;
@@ -477,8 +489,12 @@ export class GenericPleg implements PodLifecycleEventGenerator {
       Promise.all(
         pod.containers.map((c) =>
           notFoundIsGone(this.runtime.containerStatus({ containerId: c.id }, { signal })).then(
-            (res) =>
-              res?.status ? toRuntimeContainerStatus(res.status, c.podSandboxId) : undefined,
+            async (res) => {
+              if (!res?.status) return undefined;
+              const status = toRuntimeContainerStatus(res.status, c.podSandboxId);
+              status.message = await containerMessage(res.status, this.terminationMessageFiles);
+              return status;
+            },
           ),
         ),
       ),

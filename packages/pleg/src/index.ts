@@ -46,3 +46,14 @@ export {
 export { formatGoDuration } from './go-duration.js';
 export { registerPleg } from './register.js';
 export type { RegisterPlegOptions } from './register.js';
+export {
+  containerMessage,
+  lastLogText,
+  maxContainerTerminationMessageLength,
+  maxContainerTerminationMessageLogLength,
+  maxContainerTerminationMessageLogLines,
+  nodeTerminationMessageFiles,
+  terminationMessagePathAnnotation,
+  terminationMessagePolicyAnnotation,
+} from './termination-message.js';
+export type { TerminationMessageFiles } from './termination-message.js';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -43,7 +44,10 @@ import {
   hashContainer,
   makeContainerConfig,
   makePodSandboxConfig,
+  defaultTerminationMessagePath,
   prepareHostPath,
+  prepareTerminationMessageFile,
+  terminationMessageFilePath,
   volumeHostPath,
   volumeSourceKind,
 } from './kuberuntime/index.js';
@@ -95,6 +99,11 @@ export interface PodFilesystem {
   removeAll(path: string): Promise<void>;
   /** Checks or creates a hostPath volume per its type (see `prepareHostPath`). */
   prepareHostPath(type: string, path: string): Promise<void>;
+  /**
+   * Creates an empty, world-writable termination message file (and its directory)
+   * for a container instance; without it no termination message file is mounted.
+   */
+  prepareTerminationMessageFile?(path: string): Promise<void>;
 }
 
 /** The real filesystem. */
@@ -106,6 +115,7 @@ export const nodePodFilesystem: PodFilesystem = {
   },
   removeAll: (path) => rm(path, { recursive: true, force: true }),
   prepareHostPath,
+  prepareTerminationMessageFile,
 };
 
 /** A change of a container's state, for terminal views and logs. */
@@ -817,7 +827,22 @@ export class RuntimeManager implements PodSyncHandler {
     });
     let config: cri.ContainerConfigInput;
     try {
+      // kubelet makeMounts: a fresh file per container instance, mounted at its
+      // terminationMessagePath; the PLEG reads it back once the container exits.
+      let terminationMessageHostPath: string | undefined;
+      if (
+        (container.terminationMessagePath ?? defaultTerminationMessagePath) !== '' &&
+        this.fs.prepareTerminationMessageFile
+      ) {
+        terminationMessageHostPath = terminationMessageFilePath(
+          this.podDir(pod),
+          container.name,
+          randomUUID().slice(0, 8),
+        );
+        await this.fs.prepareTerminationMessageFile(terminationMessageHostPath);
+      }
       config = makeContainerConfig(pod, container, {
+        ...(terminationMessageHostPath ? { terminationMessageHostPath } : {}),
         envObjects,
         onInvalidEnvFromKeys: (kind, objectName, keys) =>
           this.recorder.event(
