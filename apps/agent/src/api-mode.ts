@@ -19,6 +19,7 @@ import {
 } from '@nodeagent/core';
 import {
   ApiServerPodSource,
+  ApiServerServiceLister,
   ClientCertificateManager,
   KubeApiClient,
   ServingCertificateManager,
@@ -205,6 +206,13 @@ export function registerApiMode(
       }
       resolveToken(container, KubeApiClient).close();
     },
+  });
+  // Services for containers' service-link env variables (registered as core's
+  // ServiceLister, which registerPodLifecycle picks up); API pods wait for its sync.
+  components.push({
+    name: 'service-lister',
+    start: () => resolveToken(container, ApiServerServiceLister).start(),
+    stop: () => resolveToken(container, ApiServerServiceLister).stop(),
   });
   if (kubelet.rotateCertificates) {
     components.push({

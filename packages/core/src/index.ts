@@ -106,6 +106,9 @@ export type { NodePressure } from './node-conditions.js';
 
 export { MirrorClient, PodStatusManager, createCachingPodStatusManager } from './status-manager.js';
 
+export { ServiceLister, clusterIPNone, emptyServiceLister, isServiceIPSet } from './services.js';
+export type { Service, ServicePort, ServiceSpec } from './services.js';
+
 export {
   addQuantities,
   compareQuantities,

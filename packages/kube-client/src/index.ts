@@ -2,7 +2,8 @@
  * @nodeagent/kube-client — the node agent's connection to the Kubernetes API server
  * through @kubernetes/client-node: kubeconfig and in-cluster loading, one
  * rate-limited set of API clients, a reflector that survives every watch failure,
- * the API pod source, ConfigMap/Secret managers and an API event recorder.
+ * the API pod source, ConfigMap/Secret managers, the service lister and an API event
+ * recorder.
  */
 export { TokenBucketRateLimiter } from './rate-limiter.js';
 export {
@@ -81,7 +82,18 @@ export type {
   ObjectReflectorTuning,
   WatchingObjectManagerOptions,
 } from './watching-object-managers.js';
-export { ApiServerPodSource, KubeApiClient, registerKubeClient } from './register.js';
+export {
+  WatchingServiceLister,
+  createWatchingServiceLister,
+  serviceListerFieldSelector,
+} from './service-lister.js';
+export type { ServiceReflectorTuning, WatchingServiceListerOptions } from './service-lister.js';
+export {
+  ApiServerPodSource,
+  ApiServerServiceLister,
+  KubeApiClient,
+  registerKubeClient,
+} from './register.js';
 export type { KubeClientOptions } from './register.js';
 export {
   certificateMatchesTemplate,

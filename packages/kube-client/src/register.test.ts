@@ -3,6 +3,7 @@ import {
   Clock,
   ConfigMapManager,
   SecretManager,
+  ServiceLister,
   type FactoryRegistry,
   type InjectionToken,
   type TokenResolver,
@@ -11,7 +12,13 @@ import { FakeClock } from '@nodeagent/core/testing';
 import { describe, expect, it } from 'vitest';
 import { ApiPodSource } from './api-pod-source.js';
 import { createKubeApi } from './kube-api.js';
-import { ApiServerPodSource, KubeApiClient, registerKubeClient } from './register.js';
+import {
+  ApiServerPodSource,
+  ApiServerServiceLister,
+  KubeApiClient,
+  registerKubeClient,
+} from './register.js';
+import { WatchingServiceLister } from './service-lister.js';
 import { WatchingConfigMapManager, WatchingSecretManager } from './watching-object-managers.js';
 
 class MapContainer implements FactoryRegistry, TokenResolver {
@@ -51,6 +58,10 @@ describe('registerKubeClient', () => {
     expect(container.resolve(ConfigMapManager)).toBeInstanceOf(WatchingConfigMapManager);
     expect(container.resolve(ConfigMapManager)).toBe(container.resolve(ConfigMapManager));
     expect(container.resolve(SecretManager)).toBeInstanceOf(WatchingSecretManager);
+    const services = container.resolve(ApiServerServiceLister);
+    expect(services).toBeInstanceOf(WatchingServiceLister);
+    expect(container.resolve(ServiceLister)).toBe(services);
+    expect(services.hasSynced()).toBe(false); // not started: nothing listed yet
     expect(clock.pendingTimers()).toBe(0);
   });
 });

@@ -4,6 +4,7 @@ import {
   Logger,
   Random,
   SecretManager,
+  ServiceLister,
   createToken,
   resolveOptional,
   type FactoryRegistry,
@@ -12,6 +13,7 @@ import {
 } from '@nodeagent/core';
 import { ApiPodSource, type PodReflectorTuning } from './api-pod-source.js';
 import { createKubeApi, loadKubeConfig, type KubeApi, type KubeConfigSource } from './kube-api.js';
+import { WatchingServiceLister, type ServiceReflectorTuning } from './service-lister.js';
 import {
   WatchingConfigMapManager,
   WatchingSecretManager,
@@ -27,6 +29,13 @@ export const KubeApiClient: InjectionToken<KubeApi> = createToken<KubeApi>('Kube
  */
 export const ApiServerPodSource: InjectionToken<ApiPodSource> =
   createToken<ApiPodSource>('ApiServerPodSource');
+
+/**
+ * Token of the watching service lister (the same instance as core's `ServiceLister`),
+ * for the agent to start before pods are synced and stop on shutdown.
+ */
+export const ApiServerServiceLister: InjectionToken<WatchingServiceLister> =
+  createToken<WatchingServiceLister>('ApiServerServiceLister');
 
 /** Options of {@link registerKubeClient}. */
 export interface KubeClientOptions {
@@ -47,6 +56,8 @@ export interface KubeClientOptions {
   podReflector?: PodReflectorTuning;
   /** Tuning of the ConfigMap/Secret reflectors. */
   objectReflector?: ObjectReflectorTuning;
+  /** Tuning of the service lister's reflector. */
+  serviceReflector?: ServiceReflectorTuning;
   /** Bounded wait of `getConfigMap`/`getSecret` for a first sync, ms (default 1000). */
   objectSyncTimeoutMs?: number;
   /** Else the container's `Clock` (required there then). */
@@ -60,14 +71,17 @@ export interface KubeClientOptions {
 /**
  * Registers API-server mode's client side, each created once on first resolve:
  * `KubeApiClient` (shared rate-limited clients), `ApiServerPodSource` (the `api` pod
- * source, for the agent to add to `PodSources`), and core's `ConfigMapManager` and
- * `SecretManager` as the watching managers.
+ * source, for the agent to add to `PodSources`), core's `ConfigMapManager` and
+ * `SecretManager` as the watching managers, and core's `ServiceLister` (also as
+ * `ApiServerServiceLister`, which the agent starts and stops) as the all-namespace
+ * service reflector the kubelet uses for service-link environment variables.
  */
 export function registerKubeClient(container: FactoryRegistry, options: KubeClientOptions): void {
   let api: KubeApi | undefined;
   let source: ApiPodSource | undefined;
   let configMaps: WatchingConfigMapManager | undefined;
   let secrets: WatchingSecretManager | undefined;
+  let services: WatchingServiceLister | undefined;
   const common = (r: TokenResolver): { clock: Clock; random?: Random; logger?: Logger } => {
     const clock = options.clock ?? r.resolve(Clock);
     const random = options.random ?? resolveOptional(r, Random);
@@ -120,4 +134,12 @@ export function registerKubeClient(container: FactoryRegistry, options: KubeClie
   container.register(SecretManager, {
     useFactory: (r) => (secrets ??= new WatchingSecretManager(managerOptions(r))),
   });
+  const serviceLister = (r: TokenResolver): WatchingServiceLister =>
+    (services ??= new WatchingServiceLister({
+      ...common(r),
+      api: getApi(r),
+      ...(options.serviceReflector ? { reflector: options.serviceReflector } : {}),
+    }));
+  container.register(ApiServerServiceLister, { useFactory: serviceLister });
+  container.register(ServiceLister, { useFactory: serviceLister });
 }

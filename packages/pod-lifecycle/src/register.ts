@@ -14,6 +14,7 @@ import {
   ProbeManager,
   Random,
   SecretManager,
+  ServiceLister,
   createToken,
   resolveOptional,
   type FactoryRegistry,
@@ -53,7 +54,7 @@ export type RegisterPodLifecycleOptions = Omit<
  * Registers one `PodLifecycle` (token `PodLifecycle`), built from the container's
  * ContainerRuntime, ImageService, PodLifecycleEventGenerator (its cache), Clock, and
  * — when registered — Logger, EventRecorder, ProbeManager, Random, PodSources,
- * ConfigMapManager, SecretManager and PodVolumePlugins (without them ConfigMap/Secret references behave as
+ * ConfigMapManager, SecretManager, ServiceLister (service-link env variables) and PodVolumePlugins (without them ConfigMap/Secret references behave as
  * on a kubelet without an API server: missing, unless optional), PodStatusManager and
  * MirrorClient (API mode), and MetricsRegistry (the kubelet's pod metrics; `options.metrics`
  * wins).
@@ -73,6 +74,7 @@ export function registerPodLifecycle(
       const random = resolveOptional(r, Random);
       const configMaps = options.configMaps ?? resolveOptional(r, ConfigMapManager);
       const secrets = options.secrets ?? resolveOptional(r, SecretManager);
+      const services = options.services ?? resolveOptional(r, ServiceLister);
       const volumePlugins = options.volumePlugins ?? resolveOptional(r, PodVolumePlugins);
       const statusManager = options.statusManager ?? resolveOptional(r, PodStatusManager);
       const mirrorClient = options.mirrorClient ?? resolveOptional(r, MirrorClient);
@@ -91,6 +93,7 @@ export function registerPodLifecycle(
         ...(random ? { random } : {}),
         ...(configMaps ? { configMaps } : {}),
         ...(secrets ? { secrets } : {}),
+        ...(services ? { services } : {}),
         ...(volumePlugins ? { volumePlugins } : {}),
         ...(statusManager ? { statusManager } : {}),
         ...(mirrorClient ? { mirrorClient } : {}),

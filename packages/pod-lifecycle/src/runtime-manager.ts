@@ -22,6 +22,7 @@ import {
   type RuntimeContainerStatus,
   type RuntimePodStatus,
   type SecretManager,
+  type ServiceLister,
   type cri,
   type k8s,
 } from '@nodeagent/core';
@@ -177,6 +178,14 @@ export interface RuntimeManagerOptions {
   configMaps?: ConfigMapManager;
   /** Secrets for env (`envFrom`, `secretKeyRef`) and secret/projected volumes; see {@link RuntimeManagerOptions.configMaps}. */
   secrets?: SecretManager;
+  /**
+   * The cluster's Services for containers' service-link environment variables
+   * (kubelet `serviceLister`): `<NAME>_SERVICE_HOST` … of the pod's namespace when
+   * `enableServiceLinks` is on, and the `kubernetes` Service of `default` always. While
+   * it has not synced, containers of API pods fail with CreateContainerConfigError.
+   * Default: none (standalone: no service variables).
+   */
+  services?: ServiceLister;
   /**
    * tmpfs mounts for secret, downwardAPI and projected volumes; `mount -t tmpfs` /
    * `umount` by default (root needed; on failure the volume falls back to disk with a
@@ -844,6 +853,7 @@ export class RuntimeManager implements PodSyncHandler {
       config = makeContainerConfig(pod, container, {
         ...(terminationMessageHostPath ? { terminationMessageHostPath } : {}),
         envObjects,
+        ...(this.options.services ? { services: this.options.services } : {}),
         onInvalidEnvFromKeys: (kind, objectName, keys) =>
           this.recorder.event(
             this.ref(pod),

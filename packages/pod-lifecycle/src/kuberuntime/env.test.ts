@@ -1,11 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { NotFoundError, UnavailableError, isNodeAgentError, type k8s } from '@nodeagent/core';
+import {
+  NotFoundError,
+  UnavailableError,
+  isNodeAgentError,
+  type ServiceLister,
+  type k8s,
+} from '@nodeagent/core';
 import { container, pod } from './__fixtures__/pods.js';
 import {
   fetchEnvObjects,
   isValidEnvVarName,
   makeEnvironmentVariables,
   type DownwardApiContext,
+  type EnvObjectOptions,
+  type EnvObjectSource,
 } from './env.js';
 import { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
 
@@ -19,7 +27,7 @@ function envOf(
   env: k8s.EnvVar[],
   extra: Partial<k8s.Container> = {},
   spec: Partial<k8s.PodSpec> = {},
-  c = ctx,
+  c: DownwardApiContext & EnvObjectOptions = ctx,
 ) {
   const p = pod(
     [
@@ -417,5 +425,90 @@ describe('makeEnvironmentVariables with ConfigMaps and Secrets (kubelet makeEnvi
     expect(isValidEnvVarName('log.level')).toBe(true);
     expect(isValidEnvVarName('A=B')).toBe(false);
     expect(isValidEnvVarName('tab\there')).toBe(false);
+  });
+});
+
+describe('makeEnvironmentVariables with services (kubelet service links)', () => {
+  const services: ServiceLister = {
+    listServices: (ns) =>
+      ns === 'team'
+        ? [
+            {
+              metadata: { namespace: 'team', name: 'foo', uid: 'f' },
+              spec: { clusterIP: '10.96.0.10', ports: [{ port: 8080 }] },
+            },
+          ]
+        : [],
+    hasSynced: () => true,
+  };
+  const objects: EnvObjectSource = {
+    configMap: () => ({ metadata: { name: 'cm' }, data: { FOO_SERVICE_PORT: 'from-cm' } }),
+    secret: () => {
+      throw new NotFoundError('secret not found');
+    },
+  };
+
+  it('container variables first, then the service variables they do not define', () => {
+    const env = envOf([{ name: 'A', value: 'a' }], {}, {}, { ...ctx, services });
+    expect(env).toEqual([
+      { name: 'A', value: 'a' },
+      { name: 'FOO_SERVICE_HOST', value: '10.96.0.10' },
+      { name: 'FOO_SERVICE_PORT', value: '8080' },
+      { name: 'FOO_PORT', value: 'tcp://10.96.0.10:8080' },
+      { name: 'FOO_PORT_8080_TCP', value: 'tcp://10.96.0.10:8080' },
+      { name: 'FOO_PORT_8080_TCP_PROTO', value: 'tcp' },
+      { name: 'FOO_PORT_8080_TCP_PORT', value: '8080' },
+      { name: 'FOO_PORT_8080_TCP_ADDR', value: '10.96.0.10' },
+    ]);
+  });
+
+  it('explicit env and envFrom win over service variables; $(VAR) can read both', () => {
+    const env = envOf(
+      [
+        { name: 'FOO_SERVICE_HOST', value: 'explicit' },
+        {
+          name: 'URL',
+          value: 'http://$(FOO_SERVICE_HOST):$(FOO_SERVICE_PORT)/$(FOO_PORT_8080_TCP_ADDR)',
+        },
+      ],
+      { envFrom: [{ configMapRef: { name: 'cm' } }] },
+      {},
+      { ...ctx, services, envObjects: objects },
+    );
+    const byName = new Map(env.map((e) => [e.name, e.value]));
+    expect(byName.get('FOO_SERVICE_HOST')).toBe('explicit');
+    expect(byName.get('FOO_SERVICE_PORT')).toBe('from-cm');
+    expect(byName.get('URL')).toBe('http://explicit:from-cm/10.96.0.10');
+    // Each name once; container variables keep their place before the service ones.
+    expect(env.filter((e) => e.name === 'FOO_SERVICE_HOST')).toHaveLength(1);
+    expect(env.map((e) => e.name).slice(0, 3)).toEqual([
+      'FOO_SERVICE_PORT',
+      'FOO_SERVICE_HOST',
+      'URL',
+    ]);
+  });
+
+  it('enableServiceLinks false: no namespace service variables', () => {
+    const env = envOf([], {}, { enableServiceLinks: false }, { ...ctx, services });
+    expect(env).toEqual([]);
+  });
+
+  it('an unsynced lister is the kubelet CreateContainerConfigError message', () => {
+    const err = thrown(() =>
+      envOf(
+        [{ name: 'A', value: 'a' }],
+        {},
+        {},
+        { ...ctx, services: { ...services, hasSynced: () => false } },
+      ),
+    );
+    expect(isNodeAgentError(err, 'Unavailable')).toBe(true);
+    expect(err.message).toBe(
+      'services have not yet been read at least once, cannot construct envvars',
+    );
+  });
+
+  it('without a lister (standalone) there are no service variables', () => {
+    expect(envOf([{ name: 'A', value: 'a' }])).toEqual([{ name: 'A', value: 'a' }]);
   });
 });

@@ -3,6 +3,7 @@ import {
   isNodeAgentError,
   type ConfigMapManager,
   type SecretManager,
+  type ServiceLister,
   type k8s,
 } from '@nodeagent/core';
 import { InvalidPodSpecError, UnsupportedInStandaloneError } from './errors.js';
@@ -14,6 +15,7 @@ import {
   type ParsedQuantity as Quantity,
 } from '@nodeagent/core';
 import { containerFieldPath, containerLimits, containerRequests } from './resource-lists.js';
+import { serviceEnvironment } from './service-env.js';
 
 /** Node facts the downward API exposes, and defaults for unset limits. */
 export interface DownwardApiContext {
@@ -243,6 +245,12 @@ export interface EnvObjectOptions {
    * `InvalidEnvironmentVariableNames`.
    */
   onInvalidEnvFromKeys?: (kind: 'configMap' | 'secret', name: string, keys: string[]) => void;
+  /**
+   * The cluster's Services, for the service-link variables (`<NAME>_SERVICE_HOST` …,
+   * see `serviceEnvironment`). Without it (standalone) there are none, as on a
+   * kubelet without an API server.
+   */
+  services?: ServiceLister;
 }
 
 /** The ConfigMap and Secret names a container's `envFrom` and `env[].valueFrom` refer to. */
@@ -352,8 +360,13 @@ function secretStrings(secret: k8s.Secret): Map<string, string> {
  * downward-API `fieldRef` and `resourceFieldRef` values, `configMapKeyRef` and
  * `secretKeyRef` values (not expanded; a missing `optional` object or key leaves the
  * variable out). A name given twice keeps its first position and takes the last value,
- * as the kubelet's map does. Service-link variables are not generated.
+ * as the kubelet's map does. With `services`, the service-link variables of the
+ * pod's namespace (and the master `kubernetes` Service) come last, each only when
+ * neither `envFrom` nor `env` defines that name; `$(VAR)` in `env` values can refer to
+ * them (container variables win over them there too).
  *
+ * @throws UnavailableError "services have not yet been read at least once, cannot
+ *   construct envvars" when `services` has not synced and the pod is not static.
  * @throws NotFoundError (the manager's `configmap "x" not found`, or
  *   `couldn't find key k in ConfigMap ns/x` / `… in Secret ns/x`) for a missing object
  *   or key that is not optional; whatever reading the object threw otherwise — the
@@ -369,6 +382,8 @@ export function makeEnvironmentVariables(
   const base = containerFieldPath(pod, container);
   const namespace = pod.metadata?.namespace || 'default';
   const objects = ctx.envObjects;
+  // Built first, as the kubelet does: an unsynced lister fails the container config.
+  const serviceEnv = serviceEnvironment(pod, ctx.services);
   const values = new Map<string, string>();
   (container.envFrom ?? []).forEach((source, i) => {
     const kind = source.configMapRef ? 'configMapRef' : source.secretRef ? 'secretRef' : 'source';
@@ -411,7 +426,7 @@ export function makeEnvironmentVariables(
         invalid.sort(),
       );
   });
-  const mapping = mappingFuncFor(values);
+  const mapping = mappingFuncFor(values, serviceEnv);
   for (const envVar of container.env ?? []) {
     const field = `${base}.env[${envVar.name}]`;
     if (typeof envVar.name !== 'string' || envVar.name === '') {
@@ -476,5 +491,7 @@ export function makeEnvironmentVariables(
     }
     values.set(envVar.name, value);
   }
-  return [...values].map(([name, value]) => ({ name, value }));
+  const result = [...values].map(([name, value]) => ({ name, value }));
+  for (const [name, value] of serviceEnv) if (!values.has(name)) result.push({ name, value });
+  return result;
 }

@@ -23,7 +23,12 @@ import {
   optimisticLockMessage,
 } from './api-status.js';
 import { cloneJson, isObject, type Json, type JsonObject } from './patch.js';
-import { apiVersionOf, servedResources, type ResourceInfo } from './resources.js';
+import {
+  apiVersionOf,
+  prepareServiceForWrite,
+  servedResources,
+  type ResourceInfo,
+} from './resources.js';
 
 /** A watch event type (`watch.EventType`). */
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -502,6 +507,19 @@ export class ObjectStore {
 
   /** Defaults of the real API (`SetDefaults_Pod`, `SetDefaults_Container`, namespace phase). */
   private applyDefaults(r: ResourceInfo, obj: JsonObject): void {
+    if (r.plural === 'services') {
+      // Defaults and cluster IP allocation (see prepareServiceForWrite); on update the
+      // stored object is the current one.
+      const current = this.objects.get(key(r, str(meta(obj).namespace) ?? '', nameOf(obj)));
+      const inUse = new Set<string>();
+      for (const o of this.objects.values()) {
+        if (o === current || o.kind !== 'Service' || !isObject(o.spec)) continue;
+        if (typeof o.spec.clusterIP === 'string') inUse.add(o.spec.clusterIP);
+      }
+      const causes = prepareServiceForWrite(obj, current, inUse);
+      if (causes.length > 0) throw invalid('Service', nameOf(obj), '', causes);
+      return;
+    }
     if (r.plural === 'namespaces') {
       const status = isObject(obj.status) ? obj.status : {};
       status.phase ??= 'Active';
