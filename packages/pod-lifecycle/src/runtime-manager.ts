@@ -5,6 +5,8 @@ import {
   isNodeAgentError,
   noopEventRecorder,
   noopLogger,
+  parseQuantity,
+  quantityValue,
   runtimeContainerStatusFromListing,
   standaloneConfigMapManager,
   standaloneSecretManager,
@@ -45,6 +47,7 @@ import {
   hashContainer,
   makeContainerConfig,
   makePodSandboxConfig,
+  podLimits,
   defaultTerminationMessagePath,
   prepareHostPath,
   prepareTerminationMessageFile,
@@ -714,7 +717,7 @@ export class RuntimeManager implements PodSyncHandler {
       }
       try {
         if (isLocal) {
-          await this.setUpLocalVolume(podDir, volume);
+          await this.setUpLocalVolume(pod, podDir, volume);
           local.add(volume.name);
         } else {
           await this.configVolumes.setUp(pod, podDir, volume, ctx);
@@ -742,11 +745,41 @@ export class RuntimeManager implements PodSyncHandler {
     return retryAfterMs === undefined ? { blocked } : { blocked, retryAfterMs };
   }
 
-  private async setUpLocalVolume(podDir: string, volume: k8s.Volume): Promise<void> {
+  private async setUpLocalVolume(pod: k8s.Pod, podDir: string, volume: k8s.Volume): Promise<void> {
     const path = volumeHostPath(podDir, volume);
     if (path === undefined) return;
-    if (volume.emptyDir) await this.fs.ensureDir(path, 0o777);
+    if (volume.emptyDir?.medium === 'Memory') {
+      await this.configVolumes.setUpMemoryEmptyDir(path, this.memoryEmptyDirSize(pod, volume));
+    } else if (volume.emptyDir) await this.fs.ensureDir(path, 0o777);
     else if (volume.hostPath) await this.fs.prepareHostPath(volume.hostPath.type ?? '', path);
+  }
+
+  /**
+   * The size of a memory-backed emptyDir (kubelet `calculateEmptyDirMemorySize`): the
+   * node's memory, or the pod's memory limit when every container has one and it is
+   * smaller, or the volume's `sizeLimit` when it is smaller still.
+   */
+  private memoryEmptyDirSize(pod: k8s.Pod, volume: k8s.Volume): number | undefined {
+    let size: number | undefined = this.options.memoryCapacityBytes;
+    try {
+      const containers = pod.spec?.containers ?? [];
+      if (
+        containers.length > 0 &&
+        containers.every((c) => c.resources?.limits?.memory !== undefined)
+      ) {
+        const limit = podLimits(pod)['memory'];
+        const bytes = limit ? quantityValue(limit, 'memory') : 0;
+        if (bytes > 0 && (size === undefined || bytes <= size)) size = bytes;
+      }
+      const sizeLimit = volume.emptyDir?.sizeLimit;
+      if (sizeLimit !== undefined) {
+        const bytes = quantityValue(parseQuantity(sizeLimit, 'sizeLimit'), 'sizeLimit');
+        if (bytes > 0 && (size === undefined || bytes <= size)) size = bytes;
+      }
+    } catch {
+      // An unparseable quantity: keep the bound found so far.
+    }
+    return size;
   }
 
   /**
@@ -1216,7 +1249,9 @@ export class RuntimeManager implements PodSyncHandler {
    */
   private mayHaveMounts(pod: k8s.Pod): boolean {
     if (this.configVolumes.hasVolumePlugins) return true;
-    return (pod.spec?.volumes ?? []).some((v) => v.secret || v.downwardAPI || v.projected);
+    return (pod.spec?.volumes ?? []).some(
+      (v) => v.secret || v.downwardAPI || v.projected || v.emptyDir?.medium === 'Memory',
+    );
   }
 
   /**

@@ -296,6 +296,21 @@ export class ConfigVolumeManager {
   }
 
   /**
+   * An emptyDir with `medium: Memory` (kubelet emptydir `setupTmpfs`): a tmpfs of
+   * `sizeBytes` on `dir`, world-writable (0777) like every emptyDir. A tmpfs already
+   * mounted there (before an agent restart) is kept. Unlike the agent's own tmpfs
+   * volumes there is no fallback to disk: a failed mount fails the volume.
+   */
+  async setUpMemoryEmptyDir(dir: string, sizeBytes: number | undefined): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    const points = await this.mounter.mountPointsUnder(dir);
+    if (!points.includes(dir)) {
+      await this.mounter.mountTmpfs(dir, sizeBytes !== undefined ? { sizeBytes } : {});
+    }
+    await chmod(dir, 0o777);
+  }
+
+  /**
    * Unmounts every mount below `<podDir>/volumes` (deepest first) — including ones
    * made before an agent restart — so the pod directory can be removed. Returns the
    * mount points that are still mounted (unmount failed); the caller must not remove

@@ -10,8 +10,11 @@ const run = promisify(execFile);
  * `medium: Memory`, i.e. a tmpfs). Injectable so unit tests need not be root.
  */
 export interface TmpfsMounter {
-  /** Mounts a fresh tmpfs on the (existing) directory `path`. */
-  mountTmpfs(path: string): Promise<void>;
+  /**
+   * Mounts a fresh tmpfs on the (existing) directory `path`, limited to `sizeBytes`
+   * when given (else the kernel's default, half of RAM).
+   */
+  mountTmpfs(path: string, options?: { sizeBytes?: number }): Promise<void>;
   /** Unmounts what is mounted on `path`. */
   unmount(path: string): Promise<void>;
   /**
@@ -42,8 +45,11 @@ export function parseMountInfo(text: string): string[] {
  * kubelet does), mount points from /proc/self/mountinfo.
  */
 export const nodeTmpfsMounter: TmpfsMounter = {
-  async mountTmpfs(path) {
-    await run('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', path]);
+  async mountTmpfs(path, options) {
+    const size = options?.sizeBytes;
+    const opts =
+      size !== undefined && size > 0 ? `mode=0755,size=${Math.floor(size)}` : 'mode=0755';
+    await run('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', path]);
   },
   async unmount(path) {
     await run('umount', [path]);
