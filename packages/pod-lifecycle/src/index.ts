@@ -4,7 +4,7 @@
  * sidecars, app containers), CrashLoopBackOff, termination with preStop and grace
  * periods, pod cgroups, orphan cleanup and adoption after an agent restart.
  */
-export { PodLifecycle, housekeepingPeriodMs } from './pod-lifecycle.js';
+export { PodLifecycle, createPodLifecycle, housekeepingPeriodMs } from './pod-lifecycle.js';
 export type { PodLifecycleOptions, PodView } from './pod-lifecycle.js';
 export { PodLifecycleToken, registerPodLifecycle } from './register.js';
 export type { RegisterPodLifecycleOptions } from './register.js';

@@ -614,3 +614,8 @@ export class PodLifecycle {
     }
   }
 }
+
+/** Builds a {@link PodLifecycle} without a DI container (the same as `new PodLifecycle(options)`). */
+export function createPodLifecycle(options: PodLifecycleOptions): PodLifecycle {
+  return new PodLifecycle(options);
+}
