@@ -55,6 +55,13 @@ import {
   volumeHostPath,
   volumeSourceKind,
 } from './kuberuntime/index.js';
+import {
+  ensureHostsFile,
+  etcHostsFilePath,
+  hostsFileSpec,
+  needsHostsMount,
+  type HostsFileSpec,
+} from './kuberuntime/etc-hosts.js';
 import { podFullName, podUid } from './pod-config.js';
 import { isSidecar, latestStatus, restartPolicy, shouldContainerBeRestarted } from './pod-phase.js';
 import type {
@@ -108,6 +115,11 @@ export interface PodFilesystem {
    * for a container instance; without it no termination message file is mounted.
    */
   prepareTerminationMessageFile?(path: string): Promise<void>;
+  /**
+   * Writes the pod's kubelet-managed hosts file (see `ensureHostsFile`: the node's
+   * /etc/hosts for host-network pods); without it no /etc/hosts is mounted.
+   */
+  ensureHostsFile?(path: string, spec: HostsFileSpec): Promise<void>;
 }
 
 /** The real filesystem. */
@@ -120,6 +132,7 @@ export const nodePodFilesystem: PodFilesystem = {
   removeAll: (path) => rm(path, { recursive: true, force: true }),
   prepareHostPath,
   prepareTerminationMessageFile,
+  ensureHostsFile: (path, spec) => ensureHostsFile(path, spec),
 };
 
 /** A change of a container's state, for terminal views and logs. */
@@ -883,8 +896,18 @@ export class RuntimeManager implements PodSyncHandler {
         );
         await this.fs.prepareTerminationMessageFile(terminationMessageHostPath);
       }
+      // kubelet makeHostsMount: <pod dir>/etc-hosts, rewritten at each container start.
+      let etcHostsHostPath: string | undefined;
+      if (this.fs.ensureHostsFile && needsHostsMount(pod, container, ctx.podIps)) {
+        etcHostsHostPath = etcHostsFilePath(this.podDir(pod));
+        await this.fs.ensureHostsFile(
+          etcHostsHostPath,
+          hostsFileSpec(pod, ctx.podIps, this.options.dns?.clusterDomain),
+        );
+      }
       config = makeContainerConfig(pod, container, {
         ...(terminationMessageHostPath ? { terminationMessageHostPath } : {}),
+        ...(etcHostsHostPath ? { etcHostsHostPath } : {}),
         envObjects,
         ...(this.options.services ? { services: this.options.services } : {}),
         onInvalidEnvFromKeys: (kind, objectName, keys) =>

@@ -304,3 +304,54 @@ describe('makeContainerConfig', () => {
     expect(errorOf(p).message).toMatch(/no UID/);
   });
 });
+
+describe('makeContainerConfig: the kubelet-managed /etc/hosts', () => {
+  const hosts = '/var/lib/nodeagent/pods/1234-abcd/etc-hosts';
+
+  it('mounts the pod hosts file read-write with relabelling after the volumes, before the termination log', () => {
+    const p = thePod();
+    const config = makeContainerConfig(p, p.spec.containers[0]!, {
+      ...options,
+      etcHostsHostPath: hosts,
+      terminationMessageHostPath: '/x/tm',
+    });
+    expect(config.mounts?.map((m) => m.containerPath)).toEqual([
+      '/scratch',
+      '/host',
+      '/etc/hosts',
+      '/dev/termination-log',
+    ]);
+    expect(config.mounts?.[2]).toEqual({
+      containerPath: '/etc/hosts',
+      hostPath: hosts,
+      readonly: false,
+      selinuxRelabel: true,
+    });
+  });
+
+  it('no /etc/hosts mount without the option', () => {
+    const p = thePod();
+    const config = makeContainerConfig(p, p.spec.containers[0]!, options);
+    expect(config.mounts?.some((m) => m.containerPath === '/etc/hosts')).toBe(false);
+  });
+
+  it('a container mounting its own /etc/hosts keeps it', () => {
+    for (const mountPath of ['/etc/hosts', '/etc/hosts/']) {
+      const p = thePod({
+        volumeMounts: [{ name: 'host', mountPath, subPath: 'hosts', readOnly: true }],
+      });
+      const config = makeContainerConfig(p, p.spec.containers[0]!, {
+        ...options,
+        etcHostsHostPath: hosts,
+      });
+      expect(config.mounts).toEqual([
+        {
+          containerPath: '/etc/hosts',
+          hostPath: '/srv/data/hosts',
+          readonly: true,
+          propagation: 'PROPAGATION_PRIVATE',
+        },
+      ]);
+    }
+  });
+});

@@ -2,6 +2,7 @@ import { isAbsolute, join, posix } from 'node:path';
 import type { cri, k8s } from '@nodeagent/core';
 import { makeEnvironmentVariables, type DownwardApiContext, type EnvObjectOptions } from './env.js';
 import { InvalidPodSpecError, UnsupportedVolumeSourceError } from './errors.js';
+import { containerMountsEtcHosts, makeHostsMount } from './etc-hosts.js';
 import { expand, expandContainerCommandAndArgs, type EnvVarValue } from './expansion.js';
 import {
   defaultTerminationMessagePath,
@@ -40,6 +41,13 @@ export interface ContainerConfigOptions extends DownwardApiContext, EnvObjectOpt
    * `terminationMessageFilePath`/`prepareTerminationMessageFile`); none when unset.
    */
   terminationMessageHostPath?: string;
+  /**
+   * The pod's kubelet-managed hosts file (`<podDir>/etc-hosts`, written beforehand with
+   * `ensureHostsFile`), bind-mounted read-write at /etc/hosts unless the container
+   * mounts a volume there itself (kubelet `makeMounts`/`makeHostsMount`). No /etc/hosts
+   * mount when unset (see `needsHostsMount` for when the kubelet sets it).
+   */
+  etcHostsHostPath?: string;
   /** Kubelet `seccompDefault`; default false (Unconfined when the pod names no profile). */
   seccompDefault?: boolean;
   /** Directory of Localhost seccomp profiles; default /var/lib/kubelet/seccomp. */
@@ -93,8 +101,10 @@ function checkSubPath(subPath: string, field: string): void {
  * The container's CRI mounts (kubelet `makeMounts` + kuberuntime `makeMounts`): one
  * per volumeMount, from the volume's host path (emptyDir or hostPath) joined with
  * `subPath` (or `subPathExpr` expanded with the container's environment), read-only
- * and propagation as asked (Bidirectional only for privileged containers); plus the
- * termination message file when `terminationMessageHostPath` is given.
+ * and propagation as asked (Bidirectional only for privileged containers); then the
+ * pod's hosts file at /etc/hosts when `etcHostsHostPath` is given and the container
+ * mounts nothing there; then the termination message file when
+ * `terminationMessageHostPath` is given.
  *
  * @throws InvalidPodSpecError for an unknown volume, a relative mountPath, a bad subPath
  *   or propagation; UnsupportedVolumeSourceError for a volume nodeagent cannot set up (csi, …).
@@ -103,7 +113,10 @@ export function makeMounts(
   pod: k8s.Pod,
   container: k8s.Container,
   envs: readonly EnvVarValue[],
-  options: Pick<ContainerConfigOptions, 'volumePaths' | 'podDir' | 'terminationMessageHostPath'>,
+  options: Pick<
+    ContainerConfigOptions,
+    'volumePaths' | 'podDir' | 'terminationMessageHostPath' | 'etcHostsHostPath'
+  >,
 ): cri.MountInput[] {
   const base = containerFieldPath(pod, container);
   const privileged = container.securityContext?.privileged === true;
@@ -174,6 +187,9 @@ export function makeMounts(
       ),
     });
   });
+  if (options.etcHostsHostPath && !containerMountsEtcHosts(container)) {
+    mounts.push(makeHostsMount(options.etcHostsHostPath));
+  }
   const terminationPath = container.terminationMessagePath ?? defaultTerminationMessagePath;
   if (options.terminationMessageHostPath && terminationPath !== '' && !seen.has(terminationPath)) {
     mounts.push({ containerPath: terminationPath, hostPath: options.terminationMessageHostPath });

@@ -167,6 +167,9 @@ describe('RuntimeManager with volume plugins (csi, persistentVolumeClaim)', () =
         hostPath: csiDir('p1', 'pv-claim'),
         readonly: false,
       }),
+      // The kubelet's own files come after the volumes.
+      expect.objectContaining({ containerPath: '/etc/hosts', readonly: false }),
+      expect.objectContaining({ containerPath: '/dev/termination-log' }),
     ]);
     // Called again on later syncs (the plugin is idempotent).
     await sync(pod);

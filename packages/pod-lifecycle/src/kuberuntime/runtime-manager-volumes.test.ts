@@ -190,7 +190,11 @@ describe('RuntimeManager: ConfigMap, Secret, downward-API and projected volumes 
     await sync(pod);
     expect(running('p1')).toHaveLength(1);
     expect(await readFile(join(volDir('p1', 'configmap', 'cfg'), 'a.conf'), 'utf8')).toBe('v1');
-    expect(created[0]?.mounts).toEqual([]);
+    // No volume mount (the container mounts none); only the kubelet's own files.
+    expect(created[0]?.mounts?.map((m) => m.containerPath)).toEqual([
+      '/etc/hosts',
+      '/dev/termination-log',
+    ]);
     expect(mounter.log).toEqual([]); // configMap volumes stay on disk
   });
 
