@@ -35,6 +35,13 @@ import {
   imagePullBackOffInitialMs,
   imagePullBackOffMaxMs,
 } from './backoff.js';
+import {
+  containerEventFieldPath,
+  ephemeralContainersToStart,
+  ephemeralTargetId,
+  isEphemeralContainer,
+  withTargetPidNamespace,
+} from './ephemeral-containers.js';
 import { runLifecycleHandler } from './hooks.js';
 import { PodLifecycleMetrics } from './metrics.js';
 import {
@@ -378,7 +385,7 @@ export class RuntimeManager implements PodSyncHandler {
       name: pod.metadata?.name ?? '',
       namespace: pod.metadata?.namespace ?? 'default',
       uid: podUid(pod),
-      ...(container ? { fieldPath: `spec.containers{${container}}` } : {}),
+      ...(container ? { fieldPath: containerEventFieldPath(pod, container) } : {}),
     };
   }
 
@@ -486,6 +493,16 @@ export class RuntimeManager implements PodSyncHandler {
 
     const sandboxConfig = await this.sandboxConfig(pod, sandbox.attempt);
     const startCtx = { pod, status, sandboxId, sandboxConfig, podIps, context };
+
+    // Ephemeral containers start once, before init containers so a stuck init container
+    // can be debugged; not in a sync that (re)creates the sandbox (kubelet computePodActions).
+    if (!sandbox.create) {
+      for (const ephemeral of ephemeralContainersToStart(pod, status)) {
+        const out = await this.startContainer(ephemeral, startCtx, undefined);
+        if (out.error) waiting.set(ephemeral.name, out.error);
+        noteRetry(out.retryAfterMs);
+      }
+    }
 
     // Init containers: sidecars start in order and stay up; regular init containers
     // run one at a time to completion before the next (kubelet computeInitContainerActions).
@@ -933,6 +950,9 @@ export class RuntimeManager implements PodSyncHandler {
           ? { seccompProfileRoot: this.options.seccompProfileRoot }
           : {}),
       });
+      // kubelet getTargetID: an ephemeral container joins its target's PID namespace.
+      if (isEphemeralContainer(pod, container))
+        config = withTargetPidNamespace(config, ephemeralTargetId(container, ctx.status));
     } catch (err) {
       const message = describe(err);
       this.recorder.event(this.ref(pod, name), 'Warning', 'Failed', `Error: ${message}`);
@@ -1399,6 +1419,7 @@ export class RuntimeManager implements PodSyncHandler {
     const list = (s: k8s.PodStatus | undefined) => [
       ...(s?.initContainerStatuses ?? []),
       ...(s?.containerStatuses ?? []),
+      ...(s?.ephemeralContainerStatuses ?? []),
     ];
     for (const now of list(after)) {
       const prev = list(before).find((c) => c.name === now.name);

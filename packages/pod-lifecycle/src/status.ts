@@ -154,6 +154,17 @@ export function generatePodStatus(
       containerStatus(c, runtime, options, initDone ? 'ContainerCreating' : 'PodInitializing'),
     ),
   };
+  const ephemeral = spec.ephemeralContainers ?? [];
+  if (ephemeral.length > 0) {
+    // kubelet convertToAPIContainerStatuses for ephemeral containers: never ready, no
+    // startup probe (no `started`); PodInitializing by default when the pod has init containers.
+    const defaultWaiting =
+      (spec.initContainers ?? []).length > 0 ? 'PodInitializing' : 'ContainerCreating';
+    status.ephemeralContainerStatuses = ephemeral.map((c) => {
+      const { started: _started, ...rest } = containerStatus(c, runtime, options, defaultWaiting);
+      return rest;
+    });
+  }
   if (options.qosClass) status.qosClass = options.qosClass;
   if (options.hostIp) {
     status.hostIP = options.hostIp;

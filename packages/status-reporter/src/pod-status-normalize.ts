@@ -126,12 +126,16 @@ function normalizeContainerStatuses(
 
 /**
  * A normalized copy of `status` (kubelet `normalizeStatus`): timestamps at second
- * precision (the API server keeps no more), container statuses sorted by name, init
- * container statuses in the order of `spec.initContainers`, termination messages cut
- * to 12 KiB shared by the pod's containers. The input is not modified.
+ * precision (the API server keeps no more), container and ephemeral container statuses
+ * sorted by name, init container statuses in the order of `spec.initContainers`,
+ * termination messages cut to 12 KiB shared by the pod's containers (ephemeral ones
+ * included). The input is not modified.
  */
 export function normalizePodStatus(pod: k8s.Pod, status: k8s.PodStatus): k8s.PodStatus {
-  const containers = pod.spec.containers.length + (pod.spec.initContainers?.length ?? 0);
+  const containers =
+    pod.spec.containers.length +
+    (pod.spec.initContainers?.length ?? 0) +
+    (pod.spec.ephemeralContainers?.length ?? 0);
   const bytesPerStatus =
     containers > 0
       ? Math.floor(maxPodTerminationMessageLogLength / containers)
@@ -160,6 +164,12 @@ export function normalizePodStatus(pod: k8s.Pod, status: k8s.PodStatus): k8s.Pod
       out.initContainerStatuses,
       bytesPerStatus,
     ).sort((a, b) => rank(a) - rank(b));
+  }
+  if (out.ephemeralContainerStatuses !== undefined) {
+    out.ephemeralContainerStatuses = normalizeContainerStatuses(
+      out.ephemeralContainerStatuses,
+      bytesPerStatus,
+    ).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
   return out;
 }
@@ -363,9 +373,11 @@ export function mergePodStatus(
 
 /** Whether any container of the status is running. */
 export function hasRunningContainers(status: k8s.PodStatus): boolean {
-  return [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])].some(
-    (s) => s.state?.running !== undefined,
-  );
+  return [
+    ...(status.initContainerStatuses ?? []),
+    ...(status.containerStatuses ?? []),
+    ...(status.ephemeralContainerStatuses ?? []),
+  ].some((s) => s.state?.running !== undefined);
 }
 
 /**

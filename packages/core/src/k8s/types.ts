@@ -430,6 +430,20 @@ export interface Container {
   tty?: boolean;
 }
 
+/**
+ * A debugging container added to a running pod through the `pods/ephemeralcontainers`
+ * subresource (core/v1 `EphemeralContainer`, `kubectl debug`): the fields of a
+ * {@link Container} (ports, probes, lifecycle and resources are not allowed) plus
+ * `targetContainerName`. Never restarted; not counted for the pod's phase or readiness.
+ */
+export interface EphemeralContainer extends Container {
+  /**
+   * The container whose namespaces (PID) the ephemeral container joins (CRI
+   * `NamespaceOption.pid = TARGET`); unset: the pod's own namespaces.
+   */
+  targetContainerName?: string;
+}
+
 /** Restart policy of a pod's containers: `Always` (default), `OnFailure`, `Never`. */
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 
@@ -466,6 +480,8 @@ export interface PodSpec {
   volumes?: Volume[];
   initContainers?: Container[];
   containers: Container[];
+  /** Debugging containers added while the pod runs (`pods/<name>/ephemeralcontainers`); add-only. */
+  ephemeralContainers?: EphemeralContainer[];
   /** Default `Always`. */
   restartPolicy?: RestartPolicy;
   /** Seconds between SIGTERM and SIGKILL on termination. Default 30. */
@@ -618,6 +634,8 @@ export interface PodStatus {
   startTime?: Time;
   initContainerStatuses?: ContainerStatus[];
   containerStatuses?: ContainerStatus[];
+  /** Statuses of the pod's ephemeral containers (never ready, never restarted). */
+  ephemeralContainerStatuses?: ContainerStatus[];
   /** `Guaranteed`, `Burstable` or `BestEffort`. */
   qosClass?: 'Guaranteed' | 'Burstable' | 'BestEffort';
 }

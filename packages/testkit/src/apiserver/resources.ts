@@ -91,7 +91,10 @@ export const servedResources: readonly ResourceInfo[] = [
       'status.nominatedNodeName',
     ],
     categories: ['all'],
-    subresources: [{ name: 'log', verbs: ['get'] }],
+    subresources: [
+      { name: 'log', verbs: ['get'] },
+      { name: 'ephemeralcontainers', verbs: ['get', 'patch', 'update'] },
+    ],
   },
   {
     ...core,

@@ -55,6 +55,11 @@ import {
 } from './csr.js';
 import { parseCertificateRequest } from './certificate-request.js';
 import { parsePodLogOptions, podLogLocation, proxyPodLog } from './pod-log.js';
+import {
+  checkNoEphemeralContainersOnCreate,
+  ephemeralContainersSubresource,
+  prepareEphemeralContainersUpdate,
+} from './ephemeral-containers.js';
 import { decodeProtobufCsr, protobufContentType } from './protobuf.js';
 import {
   faultError,
@@ -619,6 +624,11 @@ class ApiServerImpl {
         await this.podLog(req, res, url, parsed, (err) => send(err.status.code, err.status));
         return;
       }
+      if (
+        parsed.subresource === ephemeralContainersSubresource &&
+        (parsed.name === '' || (method !== 'GET' && method !== 'PUT' && method !== 'PATCH'))
+      )
+        throw methodNotAllowed('the server does not allow this method on the requested resource');
       const table = wantsTable(req.headers.accept) ? includeObjectOf(q) : undefined;
       if (parsed.resource.review === true) {
         if (method !== 'POST' || parsed.name !== '') {
@@ -654,6 +664,7 @@ class ApiServerImpl {
               : { name: u.name, groups: u.groups ?? [] },
           );
         }
+        if (parsed.resource.plural === 'pods') checkNoEphemeralContainersOnCreate(obj);
         send(201, this.store.create(parsed.resource, parsed.namespace, obj));
       } else if (method === 'PUT' && parsed.name !== '') {
         const obj = this.objectBody(req, rawBody, parsed);
@@ -1070,6 +1081,14 @@ class ApiServerImpl {
       if (route.subresource === 'status')
         return this.store.update(r, '', prepareCsrStatus(current, obj, now), 'status');
       return this.store.update(r, '', prepareCsrUpdate(current, obj));
+    }
+    if (r.plural === 'pods' && route.subresource === ephemeralContainersSubresource) {
+      const current = this.store.get(r, route.namespace, route.name);
+      return this.store.update(
+        r,
+        route.namespace,
+        prepareEphemeralContainersUpdate(r, current, obj),
+      );
     }
     return this.store.update(
       r,
