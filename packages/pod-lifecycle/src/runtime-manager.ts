@@ -69,6 +69,7 @@ import {
   needsHostsMount,
   type HostsFileSpec,
 } from './kuberuntime/etc-hosts.js';
+import { pullImageForPod } from './kuberuntime/pull-credentials.js';
 import { podFullName, podUid } from './pod-config.js';
 import { isSidecar, latestStatus, restartPolicy, shouldContainerBeRestarted } from './pod-phase.js';
 import type {
@@ -1046,10 +1047,19 @@ export class RuntimeManager implements PodSyncHandler {
     const started = this.options.clock.monotonicNow();
     this.metrics.imagePullStarted(podUid(pod));
     try {
-      await this.options.images.pullImage(
-        { image: { image }, sandboxConfig },
-        { signal: context.signal },
-      );
+      // kubelet PullImage: the pod's imagePullSecrets matching the image, tried in
+      // order; anonymous when none match.
+      await pullImageForPod({
+        images: this.options.images,
+        secrets: this.secrets,
+        pod,
+        image,
+        sandboxConfig,
+        signal: context.signal,
+        logger: this.logger,
+        recorder: this.recorder,
+        podRef: this.ref(pod),
+      });
     } catch (err) {
       this.pullBackoff.next(image);
       const message = `Failed to pull image "${image}": ${describe(err)}`;
