@@ -22,10 +22,16 @@ export {
   probedContainers,
   resolveContainerPort,
   resolveProbe,
+  resolveProbeLeniently,
   validatePodProbes,
   validateProbe,
 } from './probe-spec.js';
-export type { ProbedContainer, ResolvedProbe, ResolvedProbeHandler } from './probe-spec.js';
+export type {
+  LenientlyResolvedProbe,
+  ProbedContainer,
+  ResolvedProbe,
+  ResolvedProbeHandler,
+} from './probe-spec.js';
 export { DefaultProbeRunner } from './probers/runner.js';
 export type { DefaultProbeRunnerOptions } from './probers/runner.js';
 export { ExecProber, expandCommand } from './probers/exec.js';

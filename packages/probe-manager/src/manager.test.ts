@@ -1,6 +1,5 @@
 import {
   InvalidArgumentError,
-  isNodeAgentError,
   type ContainerRestartRequest,
   type EventType,
   type k8s,
@@ -701,7 +700,7 @@ describe('bad input', () => {
     [
       'no handler',
       { livenessProbe: { periodSeconds: 5 } },
-      /livenessProbe: Required value: must specify a handler type/,
+      /missing probe handler for web-0_default\(uid-1\):web/,
     ],
     [
       'two handlers',
@@ -756,20 +755,55 @@ describe('bad input', () => {
     ['empty command', { livenessProbe: { exec: { command: [] } } }, /exec.command: Required value/],
   ];
   for (const [name, container, reason] of cases) {
-    it(`rejects ${name} with an InvalidArgumentError and starts no worker`, () => {
-      const { manager } = setup();
-      let caught: unknown;
-      try {
-        manager.addPod(pod(container));
-      } catch (err) {
-        caught = err;
+    it(`${name}: the probe errors every period (Warning Unhealthy naming why), no result, no restart`, async () => {
+      // The kubelet does not validate probes (the API server does): its prober errors
+      // at probe time and throws the result away.
+      const { clock, manager, runner, events, restarts } = setup();
+      await warmUp(clock);
+      const p = pod(container);
+      manager.addPod(p);
+      expect(manager.workerCount()).toBe(1);
+      manager.updatePodStatus(p, running(clock));
+      await clock.advance(31_000);
+      expect(runner.calls).toHaveLength(0); // nothing to run
+      const unhealthy = events.filter((e) => e.reason === 'Unhealthy');
+      expect(unhealthy.length).toBeGreaterThanOrEqual(2); // once per period
+      for (const e of unhealthy) {
+        expect(e.type).toBe('Warning');
+        expect(e.message).toMatch(
+          /^(Liveness|Readiness|Startup) probe errored and resulted in unknown state: /,
+        );
+        expect(e.message).toMatch(reason);
       }
-      expect(caught).toBeInstanceOf(InvalidArgumentError);
-      expect(isNodeAgentError(caught, 'InvalidArgument')).toBe(true);
-      expect((caught as Error).message).toMatch(reason);
-      expect(manager.workerCount()).toBe(0);
+      expect(restarts).toEqual([]);
+      const type = container.livenessProbe
+        ? 'Liveness'
+        : container.readinessProbe
+          ? 'Readiness'
+          : 'Startup';
+      // Only the initial result: liveness Success, readiness Failure, startup unknown.
+      expect(manager.results(type).get(cid)).toBe(
+        type === 'Liveness' ? 'Success' : type === 'Readiness' ? 'Failure' : 'Unknown',
+      );
+      await manager.stop();
     });
   }
+
+  it("an invalid probe leaves the pod's valid probes working", async () => {
+    const { clock, manager, runner, events } = setup();
+    await warmUp(clock);
+    const p = pod({ readinessProbe: exec, livenessProbe: { periodSeconds: 5 } });
+    manager.addPod(p);
+    expect(manager.workerCount()).toBe(2);
+    manager.updatePodStatus(p, running(clock));
+    await clock.advance(11_000);
+    expect(runner.calls.map((c) => c.kind)).toContain('exec');
+    expect(manager.results('Readiness').get(cid)).toBe('Success');
+    expect(events.filter((e) => e.reason === 'Unhealthy').map((e) => e.message)).toContain(
+      `Liveness probe errored and resulted in unknown state: missing probe handler for web-0_default(${uid}):web`,
+    );
+    await manager.stop();
+  });
 
   it('accepts named ports that exist, and numeric strings', () => {
     const { manager } = setup();

@@ -1,4 +1,5 @@
 import {
+  InvalidArgumentError,
   mathRandom,
   noopEventRecorder,
   noopLogger,
@@ -23,8 +24,7 @@ import {
   defaultTerminationGracePeriodSeconds,
   probeField,
   probedContainers,
-  resolveProbe,
-  validatePodProbes,
+  resolveProbeLeniently,
 } from './probe-spec.js';
 import { Prober } from './prober.js';
 import { DefaultProbeRunner } from './probers/runner.js';
@@ -68,6 +68,24 @@ const probeTypes: readonly ProbeType[] = ['Startup', 'Readiness', 'Liveness'];
 
 function workerKey(podUid: string, containerName: string, probeType: ProbeType): string {
   return `${podUid}\u0000${containerName}\u0000${probeType}`;
+}
+
+/**
+ * Throws for input that is not a pod at all (no `metadata.uid`, no `spec.containers`
+ * array): there is nothing to key workers by. Probe contents are not checked here.
+ */
+function checkPodShape(pod: k8s.Pod): void {
+  const reasons: string[] = [];
+  const maybe = pod as Partial<k8s.Pod> | null | undefined;
+  if (!maybe?.metadata?.uid) reasons.push('metadata.uid: Required value');
+  if (!Array.isArray(maybe?.spec?.containers)) reasons.push('spec.containers: Required value');
+  if (reasons.length > 0) {
+    const name = `${maybe?.metadata?.namespace ?? ''}/${maybe?.metadata?.name ?? ''}`;
+    throw new InvalidArgumentError(`invalid pod ${name}: ${reasons.join('; ')}`, {
+      operation: 'ProbeManager/AddPod',
+      detail: reasons.join('\n'),
+    });
+  }
 }
 
 /** The message of the kill that a failed liveness/startup probe causes (kubelet `computePodActions`). */
@@ -156,11 +174,26 @@ export class DefaultProbeManager implements ProbeManager {
     };
   }
 
+  /**
+   * Starts one worker per probe of the pod's containers and restartable init containers
+   * (kubelet `AddPod`); probes that already have a worker are left alone.
+   *
+   * Probes are not validated up front — the kubelet leaves that to the API server and
+   * runs whatever it gets. An invalid probe still gets a worker, whose every attempt
+   * errors with the reason (see `resolveProbeLeniently`): each period a
+   * `Warning Unhealthy` event `<Type> probe errored and resulted in unknown state: …`
+   * and no result, so readiness stays `Failure` (never ready), liveness stays `Success`
+   * (never restarts) and startup stays unknown (never started). The pod's other probes
+   * and its containers run as usual.
+   *
+   * @throws InvalidArgumentError only for a pod that is not one: no `metadata.uid` or
+   *   no `spec.containers` array.
+   */
   addPod(pod: k8s.Pod): void {
-    validatePodProbes(pod);
+    checkPodShape(pod);
     if (this.stopped) return;
     const uid = pod.metadata.uid ?? '';
-    for (const { container, fieldPath } of probedContainers(pod)) {
+    for (const { container, path, fieldPath } of probedContainers(pod)) {
       for (const type of probeTypes) {
         const probe = container[probeField[type]];
         if (!probe) continue;
@@ -173,12 +206,28 @@ export class DefaultProbeManager implements ProbeManager {
           });
           continue;
         }
+        const resolved = resolveProbeLeniently(
+          pod,
+          container,
+          type,
+          probe,
+          `${path}.${probeField[type]}`,
+        );
+        if (resolved.reasons.length > 0) {
+          this.logger.warn('Invalid probe; every attempt will error', {
+            probeType: type,
+            pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`,
+            podUID: uid,
+            containerName: container.name,
+            reasons: resolved.reasons.join('; '),
+          });
+        }
         const worker = new ProbeWorker(
           this.ctx[type],
           type,
           pod,
           container,
-          resolveProbe(probe),
+          resolved.probe,
           fieldPath,
         );
         this.workers.set(key, worker);

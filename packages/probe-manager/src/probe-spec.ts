@@ -13,12 +13,20 @@ export const defaultFailureThreshold = 3;
 /** The pod's default `terminationGracePeriodSeconds` (API defaulting). */
 export const defaultTerminationGracePeriodSeconds = 30;
 
-/** The handler of a probe, exactly one kind. */
+/**
+ * The handler of a probe, exactly one kind — or `invalid` for a probe the API server
+ * would have rejected (no handler, two handlers, a bad port, a zero period …). The
+ * kubelet does not validate probes itself; it discovers a bad one when it runs it, and
+ * every attempt then errors. An `invalid` handler carries that error text (`reason`):
+ * the kubelet's `missing probe handler for <name>_<namespace>(<uid>):<container>` for a
+ * probe without a handler, else the validation reasons of {@link validateProbe}.
+ */
 export type ResolvedProbeHandler =
   | { kind: 'exec'; exec: k8s.ExecAction }
   | { kind: 'httpGet'; httpGet: k8s.HTTPGetAction }
   | { kind: 'tcpSocket'; tcpSocket: k8s.TCPSocketAction }
-  | { kind: 'grpc'; grpc: k8s.GRPCAction };
+  | { kind: 'grpc'; grpc: k8s.GRPCAction }
+  | { kind: 'invalid'; reason: string };
 
 /** A probe with every default applied and its handler picked out. */
 export interface ResolvedProbe {
@@ -225,6 +233,70 @@ export function resolveProbe(probe: k8s.Probe): ResolvedProbe {
   };
 }
 
+/** What {@link resolveProbeLeniently} made of a probe. */
+export interface LenientlyResolvedProbe {
+  /** The probe to run; its handler is `invalid` when `reasons` is not empty. */
+  probe: ResolvedProbe;
+  /** The validation reasons ({@link validateProbe}); empty for a valid probe. */
+  reasons: string[];
+}
+
+/** kubelet `format.Pod`: `<name>_<namespace>(<uid>)`. */
+function formatPod(pod: k8s.Pod): string {
+  const meta = pod.metadata;
+  return `${meta.name ?? ''}_${meta.namespace ?? ''}(${meta.uid ?? ''})`;
+}
+
+function positiveOr(v: unknown, fallback: number): number {
+  return isInteger(v) && v > 0 ? v : fallback;
+}
+
+/**
+ * Resolves any probe, valid or not, into one a worker can run — the kubelet's way of
+ * treating a probe the API server should have rejected: it is not refused up front, it
+ * errors each time it runs. A valid probe resolves as {@link resolveProbe} does. An
+ * invalid one gets an `invalid` handler whose `reason` is the error every attempt
+ * reports: for a probe without a handler the kubelet's `prober.runProbe` text
+ * `missing probe handler for <name>_<namespace>(<uid>):<container>`, otherwise the
+ * reasons of {@link validateProbe} joined with `; `. Its timing fields that are
+ * invalid fall back to the API defaults (period 10 s, timeout 1 s, thresholds 1 and 3,
+ * no initial delay) so that the worker can tick; `path` prefixes the reasons as in
+ * {@link validateProbe}.
+ */
+export function resolveProbeLeniently(
+  pod: k8s.Pod,
+  container: k8s.Container,
+  probeType: ProbeType,
+  probe: k8s.Probe,
+  path: string,
+): LenientlyResolvedProbe {
+  const reasons = validateProbe(probe, probeType, container, path);
+  if (reasons.length === 0) return { probe: resolveProbe(probe), reasons };
+  const fields: Partial<k8s.Probe> = typeof probe === 'object' && probe !== null ? probe : {};
+  const hasHandler = handlerKinds.some((k) => fields[k] !== undefined && fields[k] !== null);
+  const reason = hasHandler
+    ? reasons.join('; ')
+    : `missing probe handler for ${formatPod(pod)}:${container.name}`;
+  const delay = fields.initialDelaySeconds;
+  const grace = fields.terminationGracePeriodSeconds;
+  return {
+    probe: {
+      handler: { kind: 'invalid', reason },
+      initialDelaySeconds: isInteger(delay) && delay >= 0 ? delay : defaultInitialDelaySeconds,
+      periodSeconds: positiveOr(fields.periodSeconds, defaultPeriodSeconds),
+      timeoutSeconds: positiveOr(fields.timeoutSeconds, defaultTimeoutSeconds),
+      successThreshold:
+        probeType === 'Readiness'
+          ? positiveOr(fields.successThreshold, defaultSuccessThreshold)
+          : defaultSuccessThreshold,
+      failureThreshold: positiveOr(fields.failureThreshold, defaultFailureThreshold),
+      terminationGracePeriodSeconds:
+        probeType !== 'Readiness' && isInteger(grace) && grace > 0 ? grace : undefined,
+    },
+    reasons,
+  };
+}
+
 /** A container together with where it sits in the pod spec. */
 export interface ProbedContainer {
   container: k8s.Container;
@@ -260,8 +332,11 @@ export function probedContainers(pod: k8s.Pod): ProbedContainer[] {
 }
 
 /**
- * Validates every probe of the pod; throws one `InvalidArgumentError` listing all
- * reasons (operation `ProbeManager/AddPod`) when any is invalid.
+ * Validates every probe of the pod the way the API server would; throws one
+ * `InvalidArgumentError` listing all reasons (operation `ProbeManager/AddPod`) when any
+ * is invalid. For tooling (e.g. static pod validation): `ProbeManager.addPod` does not
+ * call it — like the kubelet it runs invalid probes and lets them error (see
+ * {@link resolveProbeLeniently}).
  */
 export function validatePodProbes(pod: k8s.Pod): void {
   const reasons: string[] = [];

@@ -29,6 +29,9 @@ function errorText(err: unknown): string {
  * that errors is retried up to {@link maxProbeRetries} times in a row; if all error,
  * the verdict carries the error (the worker throws it away) and a `Warning Unhealthy`
  * event `<Type> probe errored and resulted in unknown state: <error>` is recorded.
+ * A probe whose handler is `invalid` (see `resolveProbeLeniently`) errors at once with
+ * its reason — the runner is not called and nothing is retried — with the same event
+ * and verdict, as the kubelet's `missing probe handler` error does.
  * Otherwise: `Success` → Success; `Warning` → Success plus a `Warning ProbeWarning`
  * event `<Type> probe warning: <output>`; `Failure` → Failure plus a `Warning Unhealthy`
  * event `<Type> probe failed: <output>`; `Unknown` → Failure without an event.
@@ -48,14 +51,19 @@ export class Prober {
   ): Promise<ProberVerdict> {
     let outcome;
     let error: unknown;
-    for (let i = 0; i < maxProbeRetries; i++) {
-      try {
-        outcome = await this.runner.run(probe, target);
-        error = undefined;
-        break;
-      } catch (err) {
-        error = err;
-        if (target.signal.aborted) break;
+    if (probe.handler.kind === 'invalid') {
+      // Every attempt of an invalid probe errors the same way: no runner, no retries.
+      error = new Error(probe.handler.reason);
+    } else {
+      for (let i = 0; i < maxProbeRetries; i++) {
+        try {
+          outcome = await this.runner.run(probe, target);
+          error = undefined;
+          break;
+        } catch (err) {
+          error = err;
+          if (target.signal.aborted) break;
+        }
       }
     }
     // The common case (success) allocates nothing more: fields and events are built

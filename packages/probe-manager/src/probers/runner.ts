@@ -27,7 +27,8 @@ export interface DefaultProbeRunnerOptions {
  * Runs one attempt of any probe kind the way the kubelet's `prober.runProbe` does:
  * exec in the container (command `$(VAR)`-expanded with the container's static env),
  * httpGet and tcpSocket against the action's host or else the pod IP, grpc against the
- * pod IP. A port that cannot be resolved is an error.
+ * pod IP. A port that cannot be resolved is an error, and so is an `invalid` handler
+ * (rejected with its reason, like the kubelet's `missing probe handler …`).
  */
 export class DefaultProbeRunner implements ProbeRunner {
   readonly exec: ExecProber;
@@ -98,6 +99,10 @@ export class DefaultProbeRunner implements ProbeRunner {
           timeoutSeconds,
           target.signal,
         );
+      case 'invalid':
+        // The prober never gets here (it errors an invalid probe itself); a direct
+        // caller gets the error the kubelet's runProbe returns.
+        return Promise.reject(new Error(handler.reason));
     }
   }
 }
