@@ -108,9 +108,7 @@ function startAgent(apiMode: boolean): ChildProcess {
     ...(apiMode ? ['--kubeconfig', join(workDir, 'kubeconfig')] : []),
   ];
   const log = openSync(join(workDir, apiMode ? 'agent-api.log' : 'agent-standalone.log'), 'a');
-  const nodeArgs = (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean); // TEMP-PROFILE
-  return spawn(process.execPath, [...nodeArgs, ...args], {
-    // TEMP-PROFILE
+  return spawn(process.execPath, args, {
     stdio: ['ignore', log, log],
     env: {
       ...process.env,
@@ -218,7 +216,6 @@ try {
   const names = new Set(Array.from({ length: burst }, (_, i) => `burst-${i}`));
   const w = runningSeen(names);
   const tb = performance.now();
-  console.log(`PROFMARK api-burst-start ${process.hrtime.bigint() / 1000n}`); // TEMP-PROFILE
   for (const name of names) server.store.create(pods, namespace, podObject(name));
   // The same criterion as the standalone burst too (every container running, seen
   // over CRI), to tell the runtime work from the status reporting.
@@ -228,7 +225,6 @@ try {
     300_000,
   ).then(() => performance.now() - tb);
   const seen = await w.done;
-  console.log(`PROFMARK api-burst-end ${process.hrtime.bigint() / 1000n}`); // TEMP-PROFILE
   const apiBurstMs = Math.max(...seen.values()) - tb;
   const apiBurstRuntimeMs = await runtimeDone;
   const perPod = [...seen.values()].map((t) => t - tb);
@@ -272,7 +268,6 @@ try {
   agent = startAgent(false);
   await sleep(3_000);
   const ts = performance.now();
-  console.log(`PROFMARK sa-burst-start ${process.hrtime.bigint() / 1000n}`); // TEMP-PROFILE
   for (let i = 0; i < burst; i++) {
     const doc = podObject(`static-${i}`);
     delete obj(doc.spec).nodeName;
@@ -284,7 +279,6 @@ try {
     300_000,
   );
   const standaloneBurstMs = performance.now() - ts;
-  console.log(`PROFMARK sa-burst-end ${process.hrtime.bigint() / 1000n}`); // TEMP-PROFILE
   console.log(
     `standalone burst of ${burst} pods → all running: ${standaloneBurstMs.toFixed(0)} ms`,
   );

@@ -100,11 +100,23 @@ export function isResourceExpired(f: ApiFailure): boolean {
 }
 
 /**
+ * The body the typed client-node call gets instead of a successful response's JSON
+ * once {@link rawCaptureOptions} has kept the text: `null` deserializes to nothing
+ * at once, so the typed model (whose result nobody reads) is not built.
+ */
+const skippedTypedBody = 'null';
+
+/**
  * Per-call client-node options that attach `signal` to the request and keep the
  * response body's raw text: the API server's JSON as sent (RFC 3339 strings for
  * times, unknown fields kept), which is the shape of core's `k8s` types. (The typed
  * clients turn timestamps into `Date` objects; the watch delivers raw JSON; using
  * the raw list keeps both paths identical.)
+ *
+ * A successful (2xx) non-empty body is handed on to the typed call as `null`, so
+ * client-node's ObjectSerializer does not parse and walk it a second time into a
+ * model that is thrown away; failures and empty bodies go on unchanged, so the
+ * typed call fails exactly as before.
  */
 function rawCaptureOptions(
   signal: AbortSignal | undefined,
@@ -119,9 +131,13 @@ function rawCaptureOptions(
       new Observable(
         rsp.body.text().then((text) => {
           sink.text = text;
+          const typedText =
+            rsp.httpStatusCode >= 200 && rsp.httpStatusCode <= 299 && text !== ''
+              ? skippedTypedBody
+              : text;
           return new ResponseContext(rsp.httpStatusCode, rsp.headers, {
-            text: () => Promise.resolve(text),
-            binary: () => Promise.resolve(Buffer.from(text)),
+            text: () => Promise.resolve(typedText),
+            binary: () => Promise.resolve(Buffer.from(typedText)),
           });
         }),
       ),
@@ -130,8 +146,12 @@ function rawCaptureOptions(
 }
 
 /**
- * Runs one typed client-node call (which goes through the KubeApi rate limiter) and
- * resolves with the response's raw JSON. Rejects with {@link KubeApiCallError}.
+ * Runs one typed client-node call (which goes through the KubeApi rate limiter,
+ * authentication, user agent, kept-alive connections and REST client metrics like
+ * any other) and resolves with the response's raw JSON, without building the typed
+ * model. Rejects with {@link KubeApiCallError}. `call` must pass the options it is
+ * given on to the client-node method (through client-node's
+ * `setHeaderOptions(name, value, options)` when it sets a header of its own).
  */
 export async function rawApiCall(
   call: (options: ConfigurationOptions) => Promise<unknown>,

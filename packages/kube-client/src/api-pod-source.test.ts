@@ -211,4 +211,32 @@ describe('ApiPodSource', () => {
     expect(updates).toEqual([]);
     await server.faults.comeBack();
   });
+
+  it('a SET after a change copies only the changed pod: unchanged pods keep their annotated objects, in namespace/name order', async () => {
+    const a = createPod('a');
+    const c = createPod('c');
+    const b = createPod('b');
+    const updates = start();
+    await until(() => updates.length === 1, 'first SET');
+    await until(() => server.openWatches === 1, 'watching');
+    const first = updates[0]?.pods ?? [];
+    expect(first.map((p) => p.metadata.uid)).toEqual([a, b, c]);
+
+    const current = server.store.get(podsRes(), 'default', 'b');
+    server.store.update(podsRes(), 'default', {
+      ...current,
+      metadata: { ...(current.metadata as object), labels: { changed: 'yes' } },
+    });
+    await until(() => updates.length === 2, 'SET after the change');
+    const second = updates[1]?.pods ?? [];
+    expect(second.map((p) => p.metadata.uid)).toEqual([a, b, c]);
+    // Pods a and c did not change: the very same objects as in the first SET.
+    expect(second[0]).toBe(first[0]);
+    expect(second[2]).toBe(first[2]);
+    // Pod b is a new copy with the change and the source annotation.
+    expect(second[1]).not.toBe(first[1]);
+    expect(second[1]?.metadata.labels).toEqual({ changed: 'yes' });
+    expect(second[1]?.metadata.annotations?.['kubernetes.io/config.source']).toBe('api');
+    expect(first[1]?.metadata.labels).toBeUndefined();
+  });
 });

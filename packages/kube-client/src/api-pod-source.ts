@@ -100,6 +100,12 @@ export class ApiPodSource implements PodSource {
   private lastWriteAt: number | undefined;
   private writeTimer: Timer | undefined;
   private writing: Promise<void> | undefined;
+  /**
+   * The annotated copy of each stored pod object, so a SET after one watch event
+   * copies only the pod that changed: the reflector keeps unchanged pods' objects,
+   * and an object's copy is dropped with it.
+   */
+  private readonly annotated = new WeakMap<k8s.Pod, k8s.Pod>();
 
   constructor(private readonly options: ApiPodSourceOptions) {
     this.clock = options.clock;
@@ -188,9 +194,19 @@ export class ApiPodSource implements PodSource {
     const update: PodUpdate = {
       op: PodOperation.SET,
       source: PodSourceName.Api,
-      pods: pods.map(withSourceAnnotation),
+      pods: pods.map((pod) => this.withSourceAnnotation(pod)),
     };
     for (const l of this.listeners) l(update);
+  }
+
+  /** The pod annotated `kubernetes.io/config.source: api`, one copy per pod object. */
+  private withSourceAnnotation(pod: k8s.Pod): k8s.Pod {
+    let copy = this.annotated.get(pod);
+    if (copy === undefined) {
+      copy = withSourceAnnotation(pod);
+      this.annotated.set(pod, copy);
+    }
+    return copy;
   }
 
   private useCheckpointIfUnsynced(): void {
@@ -311,10 +327,15 @@ function withSourceAnnotation(pod: k8s.Pod): k8s.Pod {
   };
 }
 
+/** Sorts `pods` in place by namespace, name and UID (each key built once). */
 function sortPods(pods: k8s.Pod[]): k8s.Pod[] {
-  const key = (p: k8s.Pod): string =>
-    `${p.metadata.namespace ?? ''}/${p.metadata.name ?? ''}/${p.metadata.uid ?? ''}`;
-  return pods.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const keyed = pods.map((p) => ({
+    key: `${p.metadata.namespace ?? ''}/${p.metadata.name ?? ''}/${p.metadata.uid ?? ''}`,
+    pod: p,
+  }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (let i = 0; i < keyed.length; i++) pods[i] = keyed[i]!.pod;
+  return pods;
 }
 
 /** Parses a checkpoint file; returns the reason when it cannot be used. */

@@ -36,7 +36,7 @@ export {
   defaultSpamQps,
 } from './event-correlator.js';
 export type { CoreEvent, EventCorrelation, EventCorrelatorOptions } from './event-correlator.js';
-export { KubeApiCallError, apiFailureOf, isResourceExpired } from './api-call.js';
+export { KubeApiCallError, apiFailureOf, isResourceExpired, rawApiCall } from './api-call.js';
 export type { ApiFailure } from './api-call.js';
 export {
   Reflector,

@@ -1,5 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
+import { createSecureContext } from 'node:tls';
 
 /** The TLS settings that make two agents interchangeable. */
 const tlsKeys = [
@@ -20,6 +21,9 @@ function sameValue(a: unknown, b: unknown): boolean {
   return false;
 }
 
+/** The options of the TLS context itself (the rest are per connection). */
+const secureContextKeys = ['ca', 'cert', 'key', 'pfx', 'passphrase'] as const;
+
 /**
  * Reuses connections to the API server. @kubernetes/client-node builds a new
  * `https.Agent` for every request (it re-reads the credentials each time, which is how
@@ -28,6 +32,8 @@ function sameValue(a: unknown, b: unknown): boolean {
  * request whose fresh agent carries the same CA, certificate and key as the last one
  * goes through the kept agent instead; when the credentials change (rotation), a new
  * kept agent takes over and the old one closes its connections as they go idle.
+ * The kept agent's connections share one TLS secure context (CA, certificate and key
+ * parsed once), where every new connection would otherwise build its own.
  */
 export class KeepAliveAgents {
   private https: { agent: HttpsAgent; options: HttpsAgentOptions } | undefined;
@@ -44,7 +50,12 @@ export class KeepAliveAgents {
         return kept.agent as T;
       }
       if (kept) retire(kept.agent);
-      const agent = new HttpsAgent({ ...pick(options), keepAlive: true });
+      const picked = pick(options);
+      const agent = new HttpsAgent({
+        ...picked,
+        secureContext: createSecureContext(pickSecureContext(picked)),
+        keepAlive: true,
+      });
       this.https = { agent, options: pick(options) };
       return agent as T;
     }
@@ -68,6 +79,14 @@ export class KeepAliveAgents {
 function pick(options: HttpsAgentOptions): HttpsAgentOptions {
   const out: HttpsAgentOptions = {};
   for (const k of tlsKeys) {
+    if (options[k] !== undefined) (out as Record<string, unknown>)[k] = options[k];
+  }
+  return out;
+}
+
+function pickSecureContext(options: HttpsAgentOptions): HttpsAgentOptions {
+  const out: HttpsAgentOptions = {};
+  for (const k of secureContextKeys) {
     if (options[k] !== undefined) (out as Record<string, unknown>)[k] = options[k];
   }
   return out;

@@ -1,10 +1,11 @@
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { InvalidConfigError } from '@nodeagent/core';
 import { FakeClock } from '@nodeagent/core/testing';
 import { startTestApiServer, type TestApiServer } from '@nodeagent/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKubeApi, loadKubeConfig } from './kube-api.js';
 import { TokenBucketRateLimiter } from './rate-limiter.js';
 
@@ -107,6 +108,30 @@ describe('createKubeApi', () => {
     expect(server.connectionsAccepted - before).toBeLessThanOrEqual(5);
     expect(server.requests.filter((r) => r.user === 'system:node:n2')).toHaveLength(15);
     api.close();
+  });
+
+  it('the connections of the kept pool share one TLS secure context', async () => {
+    const path = join(dir, 'kubeconfig-context');
+    writeFileSync(
+      path,
+      server.kubeconfig(server.issueClientCertificate({ name: 'system:node:n3' })),
+    );
+    const api = createKubeApi(loadKubeConfig({ kubeconfigPath: path }), { qps: 1000, burst: 1000 });
+    const created = vi.spyOn(tls, 'createSecureContext');
+    try {
+      const before = server.connectionsAccepted;
+      await Promise.all(
+        Array.from({ length: 5 }, () => api.core.listNamespacedPod({ namespace: 'default' })),
+      );
+      const connections = server.connectionsAccepted - before;
+      expect(connections).toBeGreaterThan(1);
+      // The kept pool's context is made once, with the pool; no connection makes its own.
+      expect(created).not.toHaveBeenCalled();
+      expect(server.requests.filter((r) => r.user === 'system:node:n3')).toHaveLength(5);
+    } finally {
+      created.mockRestore();
+      api.close();
+    }
   });
 
   it('a client certificate rotated on disk is used at once; the old pool is retired', async () => {

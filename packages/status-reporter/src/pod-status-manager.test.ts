@@ -3,7 +3,9 @@ import { PodAnnotation, type k8s } from '@nodeagent/core';
 import { FakeClock } from '@nodeagent/core/testing';
 import { createKubeApi, type KubeApi } from '@nodeagent/kube-client';
 import { startTestApiServer, type TestApiServer } from '@nodeagent/testkit';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+// The generated clients' own serializer (the package root exports a different wrapper).
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiMirrorClient } from './mirror-client.js';
 import { ApiPodStatusManager } from './pod-status-manager.js';
 
@@ -226,7 +228,7 @@ describe('ApiPodStatusManager', () => {
     expect(manager.getPodStatus(old.metadata.uid ?? '')).toBeUndefined();
   });
 
-  it('keeps conditions the kubelet does not own as the API server has them; PodScheduled is the kubelet\'s', async () => {
+  it("keeps conditions the kubelet does not own as the API server has them; PodScheduled is the kubelet's", async () => {
     const pod = createPod('conditions');
     const stored = server.store.get(podsResource(), namespace, 'conditions');
     stored.status = {
@@ -310,6 +312,29 @@ describe('ApiPodStatusManager', () => {
     expect(log[del]).toMatchObject({ method: 'DELETE', status: 200 });
     expect(log[lastPatch]?.status).toBe(200);
     expect(manager.getPodStatus(pod.metadata.uid ?? '')).toBeUndefined();
+  });
+
+  it('reads, patches and deletes with the API server’s raw JSON: no typed V1Pod model is built', async () => {
+    const deserialize = vi.spyOn(ObjectSerializer, 'deserialize');
+    try {
+      const pod = createPod('raw');
+      manager.setPodStatus(pod, runningStatus());
+      await settle();
+      server.store.delete(podsResource(), namespace, 'raw', { gracePeriodSeconds: 30 });
+      const terminating = apiPod('raw');
+      if (terminating === undefined) throw new Error('pod gone too early');
+      manager.podTerminated(terminating);
+      await settle();
+      expect(apiPod('raw')).toBeUndefined();
+      const log = mine().filter((r) => r.name === 'raw');
+      expect(log.map((r) => r.verb)).toEqual(['get', 'patch', 'get', 'patch', 'delete']);
+      const typed = deserialize.mock.calls
+        .filter((c) => c[0] !== null && c[0] !== undefined)
+        .map((c) => c[1]);
+      expect(typed).not.toContain('V1Pod');
+    } finally {
+      deserialize.mockRestore();
+    }
   });
 
   it('podTerminated reports containers it never saw stop as failed (exit 137) and the pod as Failed', () => {

@@ -12,7 +12,7 @@ import {
   type Timer,
   type k8s,
 } from '@nodeagent/core';
-import type { KubeApi } from '@nodeagent/kube-client';
+import { KubeApiCallError, rawApiCall, type KubeApi } from '@nodeagent/kube-client';
 import {
   hasRunningContainers,
   illegalTransition,
@@ -25,7 +25,6 @@ import {
   normalizeTimestamp,
   staticPodHash,
   terminatedPodStatus,
-  toK8sJson,
   updateLastTransitionTimes,
 } from './pod-status-normalize.js';
 import { podStatusPatch } from './pod-status-patch.js';
@@ -93,6 +92,7 @@ interface ApiError {
 }
 
 function httpCode(err: unknown): number | undefined {
+  if (err instanceof KubeApiCallError) return err.failure.code;
   if (typeof err === 'object' && err !== null && 'code' in err) {
     const code = (err as ApiError).code;
     if (typeof code === 'number') return code;
@@ -386,8 +386,12 @@ export class ApiPodStatusManager implements PodStatusManager {
       try {
         const cached = entry.staticPod ? undefined : entry.lastWritten;
         entry.lastWritten = undefined;
+        // Raw JSON (core's k8s shape) straight from the response: no typed V1Pod model.
         apiPod =
-          cached ?? toK8sJson<k8s.Pod>(await this.api.core.readNamespacedPod({ name, namespace }));
+          cached ??
+          ((await rawApiCall((o) =>
+            this.api.core.readNamespacedPod({ name, namespace }, o),
+          )) as k8s.Pod);
       } catch (err) {
         if (httpCode(err) !== 404) throw err;
         if (entry.staticPod) {
@@ -445,11 +449,12 @@ export class ApiPodStatusManager implements PodStatusManager {
       if (unchanged) {
         this.logger.debug('Status for pod is up-to-date', { pod: ref, statusVersion: version });
       } else {
-        const updated = await this.api.core.patchNamespacedPodStatus(
-          { name, namespace, body: patch },
-          setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
-        );
-        current = toK8sJson<k8s.Pod>(updated);
+        current = (await rawApiCall((o) =>
+          this.api.core.patchNamespacedPodStatus(
+            { name, namespace, body: patch },
+            setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch, o),
+          ),
+        )) as k8s.Pod;
         entry.lastWritten = current;
         this.logger.debug('Status for pod updated successfully', {
           pod: ref,
@@ -498,11 +503,19 @@ export class ApiPodStatusManager implements PodStatusManager {
   private async deletePod(entry: PodStatusEntry, apiPod: k8s.Pod): Promise<void> {
     const ref = `${entry.namespace}/${entry.name}`;
     try {
-      await this.api.core.deleteNamespacedPod({
-        name: entry.name,
-        namespace: entry.namespace,
-        body: { gracePeriodSeconds: 0, preconditions: { uid: apiPod.metadata.uid ?? entry.uid } },
-      });
+      await rawApiCall((o) =>
+        this.api.core.deleteNamespacedPod(
+          {
+            name: entry.name,
+            namespace: entry.namespace,
+            body: {
+              gracePeriodSeconds: 0,
+              preconditions: { uid: apiPod.metadata.uid ?? entry.uid },
+            },
+          },
+          o,
+        ),
+      );
       this.logger.info('Pod fully terminated and removed from etcd', { pod: ref });
     } catch (err) {
       const code = httpCode(err);

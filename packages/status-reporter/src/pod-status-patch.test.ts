@@ -1,11 +1,12 @@
 import type { k8s } from '@nodeagent/core';
 import { describe, expect, it } from 'vitest';
 import {
+  type JsonValue,
   normalizePodStatus,
   normalizeTimestamp,
   updateLastTransitionTimes,
 } from './pod-status-normalize.js';
-import { podStatusPatch } from './pod-status-patch.js';
+import { podStatusPatch, sameJson } from './pod-status-patch.js';
 
 const pod: k8s.Pod = {
   metadata: { name: 'p', namespace: 'ns', uid: 'u1' },
@@ -123,5 +124,41 @@ describe('podStatusPatch', () => {
       '$setElementOrder/conditions': [{ type: 'A' }],
       conditions: [{ type: 'B', $patch: 'delete' }],
     });
+  });
+});
+
+describe('sameJson', () => {
+  it('agrees with comparing JSON.stringify output, key order included', () => {
+    const values: (JsonValue | undefined)[] = [
+      undefined,
+      null,
+      true,
+      false,
+      0,
+      1,
+      Number.NaN,
+      '',
+      '1',
+      'a',
+      [],
+      [1, 2],
+      [2, 1],
+      [1, [2, { a: null }]],
+      {},
+      { a: 1 },
+      { a: 1, b: 2 },
+      { b: 2, a: 1 },
+      { a: [1, { c: 'x' }] },
+      { a: [1, { c: 'y' }] },
+      { a: { b: { c: [] } } },
+      { a: { b: { c: {} } } },
+    ];
+    for (const a of values) {
+      for (const b of values) {
+        expect(sameJson(a, b), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(
+          JSON.stringify(a) === JSON.stringify(b),
+        );
+      }
+    }
   });
 });

@@ -19,9 +19,35 @@ function isObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function same(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/**
+ * Whether two JSON values serialize alike (`JSON.stringify(a) === JSON.stringify(b)`,
+ * key order included), compared in place instead of serializing both at every level
+ * of the diff.
+ */
+export function sameJson(x: JsonValue | undefined, y: JsonValue | undefined): boolean {
+  // Non-finite numbers serialize as null.
+  const a = typeof x === 'number' && !Number.isFinite(x) ? null : x;
+  const b = typeof y === 'number' && !Number.isFinite(y) ? null : y;
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a === null || b === null) return false;
+  if (typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ak = Object.keys(a).filter((k) => a[k] !== undefined);
+  const bk = Object.keys(b).filter((k) => b[k] !== undefined);
+  if (ak.length !== bk.length) return false;
+  for (let i = 0; i < ak.length; i++) {
+    const k = ak[i]!;
+    if (k !== bk[i] || !sameJson(a[k], b[k])) return false;
+  }
+  return true;
 }
+
+const same = sameJson;
 
 /** The two-way diff of two objects; undefined when they are equal. */
 function diffObjects(
