@@ -34,6 +34,28 @@ describe('PodConfig', () => {
     ]);
   });
 
+  it('skips a pod handed over again as the very same object, and still sees a new one', () => {
+    const config = new PodConfig({ clock: new FakeClock() });
+    const seen = collect(config);
+    const a = pod('a');
+    const b = pod('b');
+    config.apply({ op: 'SET', source: 'api', pods: [a, b] });
+    const stored = config.get('a');
+    config.apply({ op: 'SET', source: 'api', pods: [a, b] });
+    expect(config.get('a')).toBe(stored); // not stamped or compared again
+    const a2 = pod('a', 'nginx');
+    config.apply({ op: 'SET', source: 'api', pods: [a2, b] });
+    // Removed and handed over again later: the same object is a new arrival.
+    config.apply({ op: 'SET', source: 'api', pods: [a2] });
+    config.apply({ op: 'SET', source: 'api', pods: [a2, b] });
+    expect(seen).toEqual([
+      ['ADD', ['a', 'b']],
+      ['UPDATE', ['a']],
+      ['REMOVE', ['b']],
+      ['ADD', ['b']],
+    ]);
+  });
+
   it('reports a deletion timestamp as DELETE and a status-only change as RECONCILE', () => {
     const config = new PodConfig({ clock: new FakeClock() });
     const seen = collect(config);

@@ -49,6 +49,13 @@ export interface PodConfigOptions {
  */
 export class PodConfig {
   private readonly bySource = new Map<string, Map<string, k8s.Pod>>();
+  /**
+   * The object each source last handed over per UID. A source that hands over the very
+   * same object again (the API pod source does for pods that did not change) means no
+   * change: the pod is skipped without copying or comparing it. Sources never mutate a
+   * pod object they have handed over.
+   */
+  private readonly lastIncoming = new Map<string, Map<string, k8s.Pod>>();
   private readonly seenSources = new Set<string>();
   private readonly listeners = new Set<(update: PodUpdate) => void>();
   private readonly logger: Logger;
@@ -107,6 +114,11 @@ export class PodConfig {
       current = new Map();
       this.bySource.set(update.source, current);
     }
+    let last = this.lastIncoming.get(update.source);
+    if (!last) {
+      last = new Map();
+      this.lastIncoming.set(update.source, last);
+    }
     const adds: k8s.Pod[] = [];
     const updates: k8s.Pod[] = [];
     const deletes: k8s.Pod[] = [];
@@ -123,6 +135,8 @@ export class PodConfig {
         return;
       }
       const existing = current.get(uid);
+      if (existing && last.get(uid) === incoming) return;
+      last.set(uid, incoming);
       // The first-seen time belongs to the pod's first arrival (kubelet copies it over).
       const pod = this.stampSeen(
         incoming,
@@ -149,6 +163,7 @@ export class PodConfig {
         for (const [uid, pod] of current) {
           if (!incoming.has(uid)) {
             current.delete(uid);
+            last.delete(uid);
             removes.push(pod);
           }
         }
@@ -164,6 +179,7 @@ export class PodConfig {
       case PodOperation.REMOVE:
         for (const pod of update.pods) {
           const existing = current.get(podUid(pod));
+          last.delete(podUid(pod));
           if (existing) {
             current.delete(podUid(pod));
             removes.push(existing);
