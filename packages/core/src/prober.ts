@@ -93,9 +93,10 @@ export interface ContainerRestartRequest {
 export interface ProbeManager {
   /**
    * Starts the workers of every probe of the pod's containers (and restartable init
-   * containers). Validates all probes first: an invalid one throws an
-   * `InvalidArgumentError` naming the field and reason, and no worker is started.
-   * Adding a pod twice is harmless (existing workers are kept).
+   * containers). Probes are not validated up front (the kubelet trusts the API
+   * server): an invalid probe's worker errors at every attempt, with a Warning
+   * `Unhealthy` event and no result. Throws `InvalidArgumentError` only for input that
+   * is not a pod. Adding a pod twice is harmless (existing workers are kept).
    */
   addPod(pod: Pod): void;
   /**

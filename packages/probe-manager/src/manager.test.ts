@@ -1,9 +1,11 @@
 import {
   InvalidArgumentError,
+  isNodeAgentError,
   type ContainerRestartRequest,
   type EventType,
   type k8s,
   type ProbeResultUpdate,
+  type ProbeType,
 } from '@nodeagent/core';
 import { FakeClock, InMemoryMetrics } from '@nodeagent/core/testing';
 import { describe, expect, it } from 'vitest';
@@ -696,112 +698,215 @@ describe('subscriptions', () => {
 });
 
 describe('bad input', () => {
-  const cases: [string, Partial<k8s.Container>, RegExp][] = [
+  /** The kubelet's runProbe error, with the pod in `format.Pod` form. */
+  const missingHandler = /^missing probe handler for web-0_default\(uid-1\):web$/;
+  /** [name, container fields, the invalid probe's type, its effective period (s), reason]. */
+  const cases: [string, Partial<k8s.Container>, ProbeType, number, RegExp][] = [
+    ['no handler', { livenessProbe: { periodSeconds: 5 } }, 'Liveness', 5, missingHandler],
     [
-      'no handler',
-      { livenessProbe: { periodSeconds: 5 } },
-      /missing probe handler for web-0_default\(uid-1\):web/,
+      'no handler (readiness)',
+      { readinessProbe: { periodSeconds: 1 } },
+      'Readiness',
+      1,
+      missingHandler,
     ],
     [
       'two handlers',
       { readinessProbe: { exec: { command: ['true'] }, tcpSocket: { port: 80 } } },
-      /may not specify more than 1 handler type/,
+      'Readiness',
+      10,
+      /^spec\.containers\[0\]\.readinessProbe\.tcpSocket: Forbidden: may not specify more than 1 handler type/,
     ],
-    ['port 0', { livenessProbe: { tcpSocket: { port: 0 } } }, /tcpSocket.port: Invalid value: 0/],
+    [
+      'port 0',
+      { livenessProbe: { tcpSocket: { port: 0 } } },
+      'Liveness',
+      10,
+      /tcpSocket.port: Invalid value: 0/,
+    ],
     [
       'port 70000',
       { livenessProbe: { httpGet: { port: 70000 } } },
+      'Liveness',
+      10,
       /httpGet.port: Invalid value: 70000/,
     ],
     [
       'unknown named port',
       {
         ports: [{ name: 'http', containerPort: 80 }],
-        readinessProbe: { httpGet: { port: 'metrics' } },
+        readinessProbe: { httpGet: { port: 'metrics' }, periodSeconds: 2 },
       },
+      'Readiness',
+      2,
       /no port named "metrics"/,
     ],
     [
       'grpc with a name',
       { livenessProbe: { grpc: { port: 'x' as unknown as number } } },
+      'Liveness',
+      10,
       /grpc.port: Invalid value/,
     ],
     [
       'zero period',
       { livenessProbe: { ...exec, periodSeconds: 0 } },
+      'Liveness',
+      10,
       /periodSeconds: Invalid value: 0: must be greater than 0/,
     ],
     [
       'negative period',
-      { livenessProbe: { ...exec, periodSeconds: -5 } },
+      { readinessProbe: { ...exec, periodSeconds: -5 } },
+      'Readiness',
+      10,
       /periodSeconds: Invalid value: -5/,
     ],
     [
       'zero timeout',
-      { livenessProbe: { ...exec, timeoutSeconds: 0 } },
+      { livenessProbe: { ...exec, timeoutSeconds: 0, periodSeconds: 3 } },
+      'Liveness',
+      3,
       /timeoutSeconds: Invalid value: 0/,
     ],
     [
       'negative delay',
       { livenessProbe: { ...exec, initialDelaySeconds: -1 } },
+      'Liveness',
+      10,
       /initialDelaySeconds/,
     ],
     [
       'liveness successThreshold',
-      { livenessProbe: { ...exec, successThreshold: 2 } },
+      { livenessProbe: { ...exec, successThreshold: 2, failureThreshold: 1 } },
+      'Liveness',
+      10,
       /successThreshold: Invalid value: 2: must be 1/,
     ],
-    ['startup successThreshold', { startupProbe: { ...exec, successThreshold: 3 } }, /must be 1/],
-    ['empty command', { livenessProbe: { exec: { command: [] } } }, /exec.command: Required value/],
+    [
+      'startup successThreshold',
+      { startupProbe: { ...exec, successThreshold: 3 } },
+      'Startup',
+      10,
+      /must be 1/,
+    ],
+    [
+      'empty command',
+      { livenessProbe: { exec: { command: [] } } },
+      'Liveness',
+      10,
+      /exec.command: Required value/,
+    ],
   ];
-  for (const [name, container, reason] of cases) {
-    it(`${name}: the probe errors every period (Warning Unhealthy naming why), no result, no restart`, async () => {
-      // The kubelet does not validate probes (the API server does): its prober errors
-      // at probe time and throws the result away.
-      const { clock, manager, runner, events, restarts } = setup();
+  /**
+   * A valid exec probe (command `companion`, period 1 s) of another kind next to the
+   * invalid one: liveness (failing, so it asks for a restart) beside an invalid
+   * readiness or startup probe, readiness (succeeding) beside an invalid liveness probe.
+   */
+  const companion = (type: ProbeType): Partial<k8s.Container> =>
+    type === 'Liveness'
+      ? { readinessProbe: { exec: { command: ['companion'] }, periodSeconds: 1 } }
+      : {
+          livenessProbe: {
+            exec: { command: ['companion'] },
+            periodSeconds: 1,
+            failureThreshold: 1,
+          },
+        };
+
+  for (const [name, container, type, period, reason] of cases) {
+    it(`runs a worker for ${name} that errors every period without a result`, async () => {
+      const { clock, manager, runner, events, restarts, updates, metrics } = setup();
       await warmUp(clock);
-      const p = pod(container);
-      manager.addPod(p);
-      expect(manager.workerCount()).toBe(1);
+      const p = pod({ ...container, ...companion(type) });
+      runner.next = async () =>
+        type === 'Liveness'
+          ? { result: 'Success', output: '' }
+          : { result: 'Failure', output: 'exit 1' };
       manager.updatePodStatus(p, running(clock));
-      await clock.advance(31_000);
-      expect(runner.calls).toHaveLength(0); // nothing to run
-      const unhealthy = events.filter((e) => e.reason === 'Unhealthy');
-      expect(unhealthy.length).toBeGreaterThanOrEqual(2); // once per period
-      for (const e of unhealthy) {
+      expect(() => manager.addPod(p)).not.toThrow();
+      expect(manager.workerCount()).toBe(2);
+      const worker = manager.getWorker(uid, 'web', type);
+      expect(worker?.spec.handler.kind).toBe('invalid');
+      expect(worker?.spec.periodSeconds).toBe(period);
+
+      await clock.advance(3 * period * 1000);
+
+      // The first round at once, then one per period: exactly one event each.
+      const prefix = `${type} probe errored and resulted in unknown state: `;
+      const own = events.filter((e) => e.message.startsWith(`${type} probe`));
+      expect(own).toHaveLength(4);
+      for (const e of own) {
         expect(e.type).toBe('Warning');
-        expect(e.message).toMatch(
-          /^(Liveness|Readiness|Startup) probe errored and resulted in unknown state: /,
-        );
-        expect(e.message).toMatch(reason);
+        expect(e.reason).toBe('Unhealthy');
+        expect(e.object.fieldPath).toBe('spec.containers{web}');
+        expect(e.message.startsWith(prefix)).toBe(true);
+        expect(e.message.slice(prefix.length)).toMatch(reason);
       }
-      expect(restarts).toEqual([]);
-      const type = container.livenessProbe
-        ? 'Liveness'
-        : container.readinessProbe
-          ? 'Readiness'
-          : 'Startup';
-      // Only the initial result: liveness Success, readiness Failure, startup unknown.
-      expect(manager.results(type).get(cid)).toBe(
-        type === 'Liveness' ? 'Success' : type === 'Readiness' ? 'Failure' : 'Unknown',
+      // The invalid probe never reaches the runner and publishes nothing beyond the
+      // initial result.
+      expect(runner.calls.filter((c) => c.kind === 'invalid')).toEqual([]);
+      expect(updates.filter((u) => u.probeType === type).map((u) => u.result)).toEqual(
+        type === 'Readiness' ? ['Failure'] : type === 'Liveness' ? ['Success'] : ['Unknown'],
       );
+      expect(
+        metrics.value('prober_probe_total', {
+          probe_type: type,
+          result: 'failed',
+          container: 'web',
+          pod: 'web-0',
+          namespace: 'default',
+          pod_uid: uid,
+        }),
+      ).toBe(0);
+
+      const status = manager.updatePodStatus(p, running(clock)).containerStatuses![0]!;
+      switch (type) {
+        case 'Readiness':
+          // Never ready; the valid liveness probe still runs and asks for its restart.
+          expect(manager.results('Readiness').get(cid)).toBe('Failure');
+          expect(status).toMatchObject({ started: true, ready: false });
+          expect(runner.calls.filter((c) => c.kind === 'exec').length).toBeGreaterThan(0);
+          expect(restarts.map((r) => r.probeType)).toEqual(['Liveness']);
+          break;
+        case 'Liveness':
+          // Never restarts; the valid readiness probe still makes the container ready.
+          expect(manager.results('Liveness').get(cid)).toBe('Success');
+          expect(restarts).toEqual([]);
+          expect(runner.calls.filter((c) => c.kind === 'exec')).toHaveLength(3 * period + 1);
+          expect(status).toMatchObject({ started: true, ready: true });
+          break;
+        case 'Startup':
+          // Never started, so liveness and readiness wait for good (as in the kubelet).
+          expect(manager.results('Startup').get(cid)).toBe('Unknown');
+          expect(status).toMatchObject({ started: false, ready: false });
+          expect(runner.calls).toEqual([]);
+          expect(restarts).toEqual([]);
+          break;
+      }
       await manager.stop();
+      expect(manager.workerCount()).toBe(0);
+      expect(clock.pendingTimers()).toBe(0);
     });
   }
 
-  it("an invalid probe leaves the pod's valid probes working", async () => {
-    const { clock, manager, runner, events } = setup();
+  it('names the pod in the kubelet form when the handler is missing', async () => {
+    const { clock, manager, events } = setup();
     await warmUp(clock);
-    const p = pod({ readinessProbe: exec, livenessProbe: { periodSeconds: 5 } });
-    manager.addPod(p);
-    expect(manager.workerCount()).toBe(2);
+    const p = pod({ readinessProbe: { periodSeconds: 1 } });
     manager.updatePodStatus(p, running(clock));
-    await clock.advance(11_000);
-    expect(runner.calls.map((c) => c.kind)).toContain('exec');
-    expect(manager.results('Readiness').get(cid)).toBe('Success');
-    expect(events.filter((e) => e.reason === 'Unhealthy').map((e) => e.message)).toContain(
-      `Liveness probe errored and resulted in unknown state: missing probe handler for web-0_default(${uid}):web`,
-    );
+    manager.addPod(p);
+    await clock.advance(0);
+    expect(events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      [
+        'Warning',
+        'Unhealthy',
+        'Readiness probe errored and resulted in unknown state: missing probe handler for web-0_default(uid-1):web',
+      ],
+    ]);
+    // Adding the pod again (every pod sync does) keeps the one worker.
+    manager.addPod(p);
+    expect(manager.workerCount()).toBe(1);
     await manager.stop();
   });
 
@@ -821,6 +926,15 @@ describe('bad input', () => {
   it('does not crash on garbage', () => {
     const { manager } = setup();
     expect(() => manager.addPod({} as k8s.Pod)).toThrow(InvalidArgumentError);
+    let caught: unknown;
+    try {
+      manager.addPod({ metadata: { uid }, spec: {} } as k8s.Pod);
+    } catch (err) {
+      caught = err;
+    }
+    expect(isNodeAgentError(caught, 'InvalidArgument')).toBe(true);
+    expect((caught as Error).message).toMatch(/spec.containers: Required value/);
+    expect(manager.workerCount()).toBe(0);
     expect(() =>
       manager.addPod(pod({ livenessProbe: null as unknown as k8s.Probe })),
     ).not.toThrow();

@@ -3,7 +3,7 @@ import type * as net from 'node:net';
 import type { k8s } from '@nodeagent/core';
 import { FakeClock } from '@nodeagent/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveProbe } from '../probe-spec.js';
+import { resolveProbe, resolveProbeLeniently } from '../probe-spec.js';
 import { DefaultProbeRunner } from './runner.js';
 
 let server: http.Server;
@@ -67,5 +67,40 @@ describe('DefaultProbeRunner httpGet request reuse', () => {
     const c: k8s.Container = { name: 'c' };
     expect(() => runner.run(probe, target(c, '127.0.0.1'))).toThrow('parsing "nope"');
     expect(() => runner.run(probe, target(c, '127.0.0.1'))).toThrow('parsing "nope"');
+  });
+
+  it('rejects an invalid probe with its reason and runs nothing', async () => {
+    let execs = 0;
+    const counting = new DefaultProbeRunner({
+      runtime: {
+        execSync: () => {
+          execs++;
+          return Promise.reject(new Error('unused'));
+        },
+      },
+      clock: new FakeClock(),
+    });
+    const c: k8s.Container = { name: 'c' };
+    const p: k8s.Pod = {
+      metadata: { name: 'p', namespace: 'ns', uid: 'u' },
+      spec: { containers: [c] },
+    };
+    const { probe, reasons } = resolveProbeLeniently(p, c, 'Liveness', { periodSeconds: 0 }, 'x');
+    expect(reasons).toEqual([
+      'x: Required value: must specify a handler type',
+      'x.periodSeconds: Invalid value: 0: must be greater than 0',
+    ]);
+    expect(probe).toMatchObject({
+      handler: { kind: 'invalid', reason: 'missing probe handler for p_ns(u):c' },
+      periodSeconds: 10,
+      timeoutSeconds: 1,
+      successThreshold: 1,
+      failureThreshold: 3,
+      initialDelaySeconds: 0,
+    });
+    await expect(counting.run(probe, target(c, '127.0.0.1'))).rejects.toThrow(
+      'missing probe handler for p_ns(u):c',
+    );
+    expect(execs).toBe(0);
   });
 });
