@@ -42,6 +42,8 @@ import type { AgentConfig } from './config/agent-config.js';
 
 /** Where the API pod source keeps the last pod set it knew, under the root directory. */
 export const apiPodCheckpointFile = 'checkpoints/api-pods.json';
+/** The Service checkpoint under the root directory (service-link variables during an outage). */
+export const apiServiceCheckpointFile = 'checkpoints/api-services.json';
 
 /** The Kubernetes version nodeagent's API behaviour follows, for `nodeInfo.kubeletVersion`. */
 export const kubernetesCompatVersion = 'v1.33.0';
@@ -81,6 +83,7 @@ export function registerApiMode(
     burst: kubelet.kubeAPIBurst,
     userAgent,
     podCheckpointPath: join(config.rootDir, apiPodCheckpointFile),
+    serviceCheckpointPath: join(config.rootDir, apiServiceCheckpointFile),
     clock,
     logger: logger.child({ component: 'kube-client' }),
   });

@@ -1,6 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import {
   InvalidConfigError,
   PodAnnotation,
@@ -12,9 +9,9 @@ import {
   type PodSource,
   type PodUpdate,
   type Random,
-  type Timer,
   type k8s,
 } from '@nodeagent/core';
+import { CheckpointFile } from './checkpoint-file.js';
 import type { KubeApi } from './kube-api.js';
 import {
   Reflector,
@@ -88,18 +85,12 @@ export class ApiPodSource implements PodSource {
   private readonly listeners = new Set<(update: PodUpdate) => void>();
   private readonly logger: Logger;
   private readonly clock: Clock;
-  private readonly checkpointPath: string | undefined;
-  private readonly checkpointMinIntervalMs: number;
+  private readonly checkpoint: CheckpointFile<PodCheckpoint> | undefined;
   private state: 'new' | 'running' | 'stopped' = 'new';
   private starting: Promise<void> | undefined;
   private emitQueued = false;
   private checkpointPods: k8s.Pod[] | undefined;
   private checkpointUsed = false;
-  private pendingCheckpoint: k8s.Pod[] | undefined;
-  private lastWrittenJson: string | undefined;
-  private lastWriteAt: number | undefined;
-  private writeTimer: Timer | undefined;
-  private writing: Promise<void> | undefined;
   /**
    * The annotated copy of each stored pod object, so a SET after one watch event
    * copies only the pod that changed: the reflector keeps unchanged pods' objects,
@@ -110,9 +101,16 @@ export class ApiPodSource implements PodSource {
   constructor(private readonly options: ApiPodSourceOptions) {
     this.clock = options.clock;
     this.logger = (options.logger ?? noopLogger).child({ component: 'api-pod-source' });
-    this.checkpointPath = options.checkpointPath;
-    this.checkpointMinIntervalMs =
-      options.checkpointMinIntervalMs ?? defaultCheckpointMinIntervalMs;
+    this.checkpoint =
+      options.checkpointPath === undefined
+        ? undefined
+        : new CheckpointFile<PodCheckpoint>({
+            path: options.checkpointPath,
+            clock: options.clock,
+            minIntervalMs: options.checkpointMinIntervalMs ?? defaultCheckpointMinIntervalMs,
+            logger: this.logger,
+            description: 'pod checkpoint',
+          });
     const lw = options.listerWatcher ?? podListerWatcher(options);
     this.reflector = new Reflector<k8s.Pod>({
       ...options.reflector,
@@ -145,10 +143,7 @@ export class ApiPodSource implements PodSource {
     this.state = 'stopped';
     await this.starting;
     this.reflector.stop();
-    this.writeTimer?.cancel();
-    this.writeTimer = undefined;
-    await this.writing;
-    if (this.pendingCheckpoint !== undefined) await this.writeCheckpoint();
+    await this.checkpoint?.close();
   }
 
   subscribe(listener: (update: PodUpdate) => void): () => void {
@@ -175,7 +170,7 @@ export class ApiPodSource implements PodSource {
 
   /** Resolves once any checkpoint write in flight has finished (for tests and shutdown). */
   async flushCheckpoint(): Promise<void> {
-    await this.writing;
+    await this.checkpoint?.idle();
   }
 
   private queueEmit(): void {
@@ -216,58 +211,29 @@ export class ApiPodSource implements PodSource {
     this.checkpointUsed = true;
     this.logger.warn('API server unreachable at start; running the pods of the checkpoint', {
       pods: this.checkpointPods.length,
-      checkpoint: this.checkpointPath,
+      checkpoint: this.options.checkpointPath,
     });
     this.publish(this.checkpointPods);
   }
 
   private async loadCheckpoint(): Promise<void> {
-    const path = this.checkpointPath;
-    if (path === undefined) return;
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.logger.warn('Cannot read the pod checkpoint; ignoring it', {
-          checkpoint: path,
-          error: String(err),
-        });
-      }
-      return;
-    }
+    if (this.checkpoint === undefined) return;
+    const text = await this.checkpoint.read();
+    if (text === undefined) return;
     const parsed = parseCheckpoint(text, this.options.nodeName);
     if (typeof parsed === 'string') {
-      this.logger.warn('Ignoring a corrupt pod checkpoint', { checkpoint: path, reason: parsed });
+      this.logger.warn('Ignoring a corrupt pod checkpoint', {
+        checkpoint: this.options.checkpointPath,
+        reason: parsed,
+      });
       return;
     }
     this.checkpointPods = sortPods(parsed.pods);
-    this.lastWrittenJson = JSON.stringify(this.checkpointPods);
+    this.checkpoint.markWritten(JSON.stringify(this.checkpointPods));
   }
 
   private scheduleCheckpoint(pods: k8s.Pod[]): void {
-    if (this.checkpointPath === undefined) return;
-    this.pendingCheckpoint = pods;
-    if (this.writeTimer !== undefined || this.writing !== undefined) return;
-    const now = this.clock.monotonicNow();
-    const wait =
-      this.lastWriteAt === undefined
-        ? 0
-        : Math.max(0, this.lastWriteAt + this.checkpointMinIntervalMs - now);
-    this.writeTimer = this.clock.setTimeout(() => {
-      this.writeTimer = undefined;
-      void this.writeCheckpoint();
-    }, wait);
-  }
-
-  private writeCheckpoint(): Promise<void> {
-    const path = this.checkpointPath;
-    const pods = this.pendingCheckpoint;
-    this.pendingCheckpoint = undefined;
-    if (path === undefined || pods === undefined) return Promise.resolve();
-    const podsJson = JSON.stringify(pods);
-    if (podsJson === this.lastWrittenJson) return Promise.resolve();
-    this.lastWriteAt = this.clock.monotonicNow();
+    if (this.checkpoint === undefined || this.state !== 'running') return;
     const body: PodCheckpoint = {
       kind: podCheckpointKind,
       version: 1,
@@ -275,31 +241,7 @@ export class ApiPodSource implements PodSource {
       savedAt: new Date(this.clock.now()).toISOString(),
       pods,
     };
-    const run = async (): Promise<void> => {
-      const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-      try {
-        await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-        await writeFile(tmp, JSON.stringify(body), { mode: 0o600, flush: true });
-        await chmod(tmp, 0o600);
-        await rename(tmp, path);
-        this.lastWrittenJson = podsJson;
-      } catch (err) {
-        this.logger.warn('Cannot write the pod checkpoint', {
-          checkpoint: path,
-          error: String(err),
-        });
-        await rm(tmp, { force: true }).catch(() => undefined);
-      }
-    };
-    const p = run().finally(() => {
-      if (this.writing === p) this.writing = undefined;
-      // Changes that came in during the write go out after the interval.
-      if (this.pendingCheckpoint !== undefined && this.state === 'running') {
-        this.scheduleCheckpoint(this.pendingCheckpoint);
-      }
-    });
-    this.writing = p;
-    return p;
+    this.checkpoint.schedule(body, JSON.stringify(pods));
   }
 }
 

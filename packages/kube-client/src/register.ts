@@ -52,6 +52,8 @@ export interface KubeClientOptions {
   userAgent?: string;
   /** The pod source's checkpoint file (see `ApiPodSource`); none when unset. */
   podCheckpointPath?: string;
+  /** The service lister's checkpoint file (see `WatchingServiceLister`); none when unset. */
+  serviceCheckpointPath?: string;
   /** Tuning of the pod reflector. */
   podReflector?: PodReflectorTuning;
   /** Tuning of the ConfigMap/Secret reflectors. */
@@ -139,6 +141,9 @@ export function registerKubeClient(container: FactoryRegistry, options: KubeClie
       ...common(r),
       api: getApi(r),
       ...(options.serviceReflector ? { reflector: options.serviceReflector } : {}),
+      ...(options.serviceCheckpointPath !== undefined
+        ? { checkpointPath: options.serviceCheckpointPath }
+        : {}),
     }));
   container.register(ApiServerServiceLister, { useFactory: serviceLister });
   container.register(ServiceLister, { useFactory: serviceLister });

@@ -24,7 +24,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  lister?.stop();
+  await lister?.stop();
   lister = undefined;
   await server.stop();
 });
@@ -128,9 +128,65 @@ describe('WatchingServiceLister', () => {
     const l = start();
     await advanceUntil(() => l.stats.failures >= 2, 'list retried');
     expect(l.hasSynced()).toBe(false);
-    l.stop();
+    await l.stop();
     await settle();
     expect(clock.pendingTimers()).toBe(0);
     expect(server.openWatches).toBe(0);
+  });
+});
+
+describe('WatchingServiceLister checkpoint', () => {
+  it('saves the Service set; a lister started while the API server is down serves it as synced, then the server replaces it', async () => {
+    const { mkdtempSync, rmSync, existsSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'svc-ckpt-'));
+    const checkpointPath = join(dir, 'checkpoints', 'api-services.json');
+    try {
+      createService('team', 'foo', { ports: [{ port: 80 }] });
+      const first = new WatchingServiceLister({
+        api,
+        clock,
+        random: { float: () => 0 },
+        checkpointPath,
+      });
+      first.start();
+      await until(() => first.hasSynced(), 'first synced');
+      await first.stop();
+      expect(existsSync(checkpointPath)).toBe(true);
+
+      await server.faults.goDown();
+      const second = new WatchingServiceLister({
+        api,
+        clock,
+        random: { float: () => 0 },
+        checkpointPath,
+      });
+      lister = second;
+      second.start();
+      await second.idle();
+      expect(second.hasSynced()).toBe(true); // from the checkpoint
+      expect(namesIn(second, 'team')).toEqual(['foo']);
+
+      // Meanwhile foo was deleted and bar created; once the server is back, its list wins.
+      server.store.delete(services(), 'team', 'foo');
+      createService('team', 'bar', { ports: [{ port: 81 }] });
+      await server.faults.comeBack();
+      await advanceUntil(
+        () => namesIn(second, 'team').join() === 'bar',
+        'server list replaces checkpoint',
+      );
+      expect(second.hasSynced()).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without a checkpoint, a lister started while the API server is down is not synced', async () => {
+    await server.faults.goDown();
+    const l = start();
+    await settle();
+    expect(l.hasSynced()).toBe(false);
+    await server.faults.comeBack();
   });
 });
