@@ -6,15 +6,14 @@
  * its log is readable, and the pod's teardown removes everything.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RealClock, parseCriLogLine, type k8s } from '@nodeagent/core';
-import { createCriClient, type CriClient } from '@nodeagent/cri-client';
-import { createPleg, type Pleg } from '@nodeagent/pleg';
+import { parseCriLogLine, type k8s } from '@nodeagent/core';
+import type { CriClient } from '@nodeagent/cri-client';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RuntimeManager } from './runtime-manager.js';
+import type { RuntimeManager } from './runtime-manager.js';
+import { RealRuntimeHarness } from './test-support/real-runtime-manager.js';
 
 const env = realRuntime();
 const suiteLabel = { 'nodeagent.test/suite': 'pod-lifecycle-ephemeral-containers' };
@@ -58,15 +57,13 @@ const withDebugger: k8s.Pod = {
 };
 const uid = basePod.metadata.uid ?? '';
 
+let harness: RealRuntimeHarness;
 let cri: CriClient;
-let pleg: Pleg;
 let manager: RuntimeManager;
-let rootDir: string;
 const signal = new AbortController().signal;
 
 async function sync(pod: k8s.Pod): Promise<void> {
-  await pleg.relist();
-  await manager.syncPod(pod, 'sync', { signal, statusNewerThanMs: 0 });
+  await harness.sync(manager, pod);
 }
 
 async function containers(name?: string) {
@@ -81,43 +78,13 @@ async function exec(containerId: string, cmd: string[]): Promise<string> {
   return Buffer.from(r.stdout).toString('utf8');
 }
 
-async function removeOurSandboxes(): Promise<void> {
-  const { items } = await cri.listPodSandbox({ filter: { labelSelector: suiteLabel } });
-  for (const sb of items) {
-    await cri.stopPodSandbox({ podSandboxId: sb.id });
-    await cri.removePodSandbox({ podSandboxId: sb.id });
-  }
-}
-
 beforeAll(async () => {
-  cri = createCriClient({ endpoint: env.criEndpoint });
-  await cri.connect();
-  await removeOurSandboxes();
-  rootDir = await mkdtemp(join(tmpdir(), 'ephemeral-it-'));
-  const clock = new RealClock();
-  pleg = createPleg({ runtime: cri, clock, relistPeriodMs: 1_000 });
-  manager = new RuntimeManager({
-    runtime: cri,
-    images: cri,
-    cache: pleg.cache,
-    clock,
-    nodeName: 'it-node',
-    hostIp: '127.0.0.1',
-    rootDir,
-    podLogsDir: env.podLogDir,
-    runtimeName: 'containerd',
-    memoryCapacityBytes: 8 * 1024 ** 3,
-  });
+  harness = await RealRuntimeHarness.open({ suiteLabel, rootDirPrefix: 'ephemeral-it-' });
+  ({ cri } = harness);
+  manager = harness.manager();
 });
 
-afterAll(async () => {
-  if (cri) {
-    await removeOurSandboxes();
-    cri.close();
-  }
-  await pleg?.stop();
-  if (rootDir) await rm(rootDir, { recursive: true, force: true });
-});
+afterAll(() => harness?.close());
 
 describe('ephemeral containers on containerd', () => {
   let mainId = '';
@@ -175,7 +142,7 @@ describe('ephemeral containers on containerd', () => {
   });
 
   it('teardown kills and removes the ephemeral container with the pod', async () => {
-    await pleg.relist();
+    await harness.pleg.relist();
     await manager.syncTerminatingPod(withDebugger, {}, { signal, statusNewerThanMs: 0 });
     expect((await containers()).map((c) => c.state)).toEqual([
       'CONTAINER_EXITED',

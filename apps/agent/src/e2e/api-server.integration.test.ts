@@ -5,11 +5,10 @@
  * the agent through its watch, as from kubectl); what the agent reports is read back
  * from the API, what it does from the runtime over CRI.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createCriClient, type CriClient } from '@nodeagent/cri-client';
 import type { cri as api } from '@nodeagent/core';
 import {
@@ -22,10 +21,14 @@ import {
 } from '@nodeagent/testkit';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sysctlRootEnv, writeSysctlStandIn } from '../kernel-defaults.js';
+import { writeSysctlStandIn } from '../kernel-defaults.js';
+import {
+  spawnAgent,
+  writeApiModeAgentConfig,
+  writeNodeKubeconfig,
+} from './support/agent-process.js';
 
 const env = realRuntime();
-const cliPath = join(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
 const nodeName = 'e2e-api-node';
 
 type Json = Record<string, unknown>;
@@ -43,13 +46,11 @@ let events: ResourceInfo;
 let namespaces: ResourceInfo;
 
 function startAgent(): ChildProcess {
-  const config = join(workDir, 'config.yaml');
-  const child = spawn(
-    process.execPath,
+  // Kernel tunables go to a stand-in for /proc/sys: tests never change the host's.
+  return spawnAgent(
     [
-      cliPath,
       '--config',
-      config,
+      join(workDir, 'config.yaml'),
       '--kubeconfig',
       join(workDir, 'kubeconfig'),
       '--hostname-override',
@@ -61,16 +62,8 @@ function startAgent(): ChildProcess {
       '--v',
       '4',
     ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Kernel tunables go to a stand-in for /proc/sys: tests never change the host's.
-      env: { ...process.env, [sysctlRootEnv]: join(workDir, 'proc-sys') },
-    },
+    { workDir, logFile },
   );
-  const append = (chunk: Buffer): void => writeFileSync(logFile, chunk, { flag: 'a' });
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  return child;
 }
 
 async function stopAgent(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -177,30 +170,9 @@ beforeAll(async () => {
   for (const ns of ['e2e-api', 'e2e-faults']) {
     server.store.create(namespaces, '', { metadata: { name: ns } });
   }
-  writeFileSync(
-    join(workDir, 'kubeconfig'),
-    server.kubeconfig(
-      server.issueClientCertificate({ name: `system:node:${nodeName}`, groups: ['system:nodes'] }),
-    ),
-  );
+  writeNodeKubeconfig(server, workDir, nodeName);
   const nodeApiPort = await freeLoopbackPort();
-  writeFileSync(
-    join(workDir, 'config.yaml'),
-    [
-      'apiVersion: kubelet.config.k8s.io/v1beta1',
-      'kind: KubeletConfiguration',
-      'makeIPTablesUtilChains: false', // tests never change the host firewall
-      `staticPodPath: ${manifestDir}`,
-      `containerRuntimeEndpoint: ${env.criEndpoint}`,
-      `podLogsDir: ${join(workDir, 'logs')}`,
-      `cgroupRoot: ${env.cgroupRoot}`,
-      'address: 127.0.0.1',
-      `port: ${nodeApiPort}`,
-      'logging:',
-      '  format: json',
-      '',
-    ].join('\n'),
-  );
+  writeApiModeAgentConfig({ workDir, manifestDir, env, nodeApiPort });
   cri = createCriClient({ endpoint: env.criEndpoint });
   agent = startAgent();
   await waitFor('the Node to register', () => server.store.tryGet(nodes, '', nodeName), 30_000);

@@ -10,7 +10,7 @@
  * evicted pod's emptyDir is gone and the transition period has passed, and the
  * well-behaved Guaranteed pod is never touched.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -22,8 +22,7 @@ import {
 } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createCriClient, type CriClient } from '@nodeagent/cri-client';
 import type { cri as api, k8s } from '@nodeagent/core';
 import {
@@ -34,10 +33,10 @@ import {
 } from '@nodeagent/testkit';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sysctlRootEnv, writeSysctlStandIn } from '../kernel-defaults.js';
+import { writeSysctlStandIn } from '../kernel-defaults.js';
+import { spawnAgent } from './support/agent-process.js';
 
 const env = realRuntime();
-const cliPath = join(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
 const suffix = Math.random().toString(36).slice(2, 8);
 const nodeName = `evict-e2e-${suffix}`;
 /** Every pod of this suite lives in this namespace: cleanup filters on it. */
@@ -167,10 +166,8 @@ function startAgent(nodeApiPort: number): ChildProcess {
     ),
     { mode: 0o600 },
   );
-  const child = spawn(
-    process.execPath,
+  return spawnAgent(
     [
-      cliPath,
       '--config',
       config,
       '--kubeconfig',
@@ -186,15 +183,8 @@ function startAgent(nodeApiPort: number): ChildProcess {
       '--v',
       '4',
     ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, [sysctlRootEnv]: join(workDir, 'proc-sys') },
-    },
+    { workDir, logFile },
   );
-  const append = (chunk: Buffer): void => writeFileSync(logFile, chunk, { flag: 'a' });
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  return child;
 }
 
 async function stopAgent(): Promise<void> {

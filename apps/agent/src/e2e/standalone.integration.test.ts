@@ -4,20 +4,19 @@
  * operator with crictl would, and reads the agent's JSON log for what the runtime
  * cannot show (readiness).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createCriClient, type CriClient } from '@nodeagent/cri-client';
 import type { cri as api } from '@nodeagent/core';
 import { freeLoopbackPort } from '@nodeagent/testkit';
 import { realRuntime } from '@nodeagent/testkit/vitest';
-import { sysctlRootEnv, writeSysctlStandIn } from '../kernel-defaults.js';
+import { writeSysctlStandIn } from '../kernel-defaults.js';
+import { spawnAgent } from './support/agent-process.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const env = realRuntime();
-const cliPath = join(dirname(fileURLToPath(import.meta.url)), '../../dist/cli.js');
 const nodeName = 'e2e-node';
 
 let cri: CriClient;
@@ -49,10 +48,9 @@ function startAgent(): ChildProcess {
       '',
     ].join('\n'),
   );
-  const child = spawn(
-    process.execPath,
+  // Kernel tunables go to a stand-in for /proc/sys: tests never change the host's.
+  return spawnAgent(
     [
-      cliPath,
       '--config',
       config,
       '--hostname-override',
@@ -63,16 +61,8 @@ function startAgent(): ChildProcess {
       '--v',
       '4',
     ],
-    // Kernel tunables go to a stand-in for /proc/sys: tests never change the host's.
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, [sysctlRootEnv]: join(workDir, 'proc-sys') },
-    },
+    { workDir, logFile },
   );
-  const append = (chunk: Buffer): void => writeFileSync(logFile, chunk, { flag: 'a' });
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  return child;
 }
 
 async function stopAgent(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

@@ -6,22 +6,19 @@
  * sync, and cleanup leaves no tmpfs mount behind.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   NotFoundError,
-  RealClock,
   type ConfigMapManager,
-  type EventRecorder,
   type SecretManager,
   type k8s,
 } from '@nodeagent/core';
-import { createCriClient, type CriClient } from '@nodeagent/cri-client';
-import { createPleg, type Pleg } from '@nodeagent/pleg';
+import type { CriClient } from '@nodeagent/cri-client';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RuntimeManager } from '../runtime-manager.js';
+import type { RuntimeManager } from '../runtime-manager.js';
+import { RealRuntimeHarness } from '../test-support/real-runtime-manager.js';
 import { nodeTmpfsMounter, parseMountInfo } from './volume-mounter.js';
 
 const env = realRuntime();
@@ -78,17 +75,15 @@ const pod: k8s.Pod = {
   },
 };
 
+let harness: RealRuntimeHarness;
 let cri: CriClient;
-let pleg: Pleg;
 let manager: RuntimeManager;
 let rootDir: string;
+let events: RealRuntimeHarness['events'];
 const objects = new MemoryObjects();
-const events: Array<{ type: string; reason: string; message: string }> = [];
-const signal = new AbortController().signal;
 
 async function sync(): Promise<void> {
-  await pleg.relist();
-  await manager.syncPod(pod, 'sync', { signal, statusNewerThanMs: 0 });
+  await harness.sync(manager, pod);
 }
 
 async function runningContainerId(): Promise<string | undefined> {
@@ -111,54 +106,22 @@ async function mountsUnderRoot(): Promise<string[]> {
   );
 }
 
-async function removeOurSandboxes(): Promise<void> {
-  const { items } = await cri.listPodSandbox({ filter: { labelSelector: suiteLabel } });
-  for (const sb of items) {
-    await cri.stopPodSandbox({ podSandboxId: sb.id });
-    await cri.removePodSandbox({ podSandboxId: sb.id });
-  }
-}
-
 beforeAll(async () => {
-  cri = createCriClient({ endpoint: env.criEndpoint });
-  await cri.connect();
-  await removeOurSandboxes();
-  rootDir = await mkdtemp(join(tmpdir(), 'config-volumes-it-'));
-  const clock = new RealClock();
-  pleg = createPleg({ runtime: cri, clock, relistPeriodMs: 1_000 });
-  const recorder: EventRecorder = {
-    event: (_ref, type, reason, message) => events.push({ type, reason, message }),
-  };
-  manager = new RuntimeManager({
-    runtime: cri,
-    images: cri,
-    cache: pleg.cache,
-    clock,
-    recorder,
-    nodeName: 'it-node',
-    hostIp: '127.0.0.1',
-    rootDir,
-    podLogsDir: env.podLogDir,
-    runtimeName: 'containerd',
-    memoryCapacityBytes: 8 * 1024 ** 3,
+  harness = await RealRuntimeHarness.open({ suiteLabel, rootDirPrefix: 'config-volumes-it-' });
+  ({ cri, rootDir, events } = harness);
+  manager = harness.manager({
     configMaps: objects,
     secrets: objects,
     volumeMounter: nodeTmpfsMounter,
   });
 });
 
-afterAll(async () => {
-  if (cri) {
-    await removeOurSandboxes();
-    cri.close();
-  }
-  await pleg?.stop();
-  if (rootDir) {
+afterAll(() =>
+  harness?.close(async () => {
     for (const m of (await mountsUnderRoot()).sort((a, b) => b.length - a.length))
       await nodeTmpfsMounter.unmount(m).catch(() => undefined);
-    await rm(rootDir, { recursive: true, force: true });
-  }
-});
+  }),
+);
 
 describe('ConfigMap and Secret volumes and env on containerd', () => {
   it('a missing ConfigMap: FailedMount, ContainerCreating, no sandbox', async () => {
@@ -220,8 +183,7 @@ describe('ConfigMap and Secret volumes and env on containerd', () => {
   });
 
   it('cleanup removes the pod and leaves no tmpfs mount', async () => {
-    await manager.syncTerminatingPod(pod, {}, { signal, statusNewerThanMs: 0 });
-    await manager.syncTerminatedPod(pod, { reason: 'Deleted' }, { signal, statusNewerThanMs: 0 });
+    await harness.terminate(manager, pod);
     expect(await mountsUnderRoot()).toEqual([]);
     const procMounts = await readFile('/proc/mounts', 'utf8');
     expect(procMounts).not.toContain(rootDir);

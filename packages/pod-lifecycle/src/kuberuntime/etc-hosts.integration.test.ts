@@ -6,15 +6,14 @@
  * hostAliases. Everything the suite creates is removed at the end.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RealClock, type EventRecorder, type k8s } from '@nodeagent/core';
-import { createCriClient, type CriClient } from '@nodeagent/cri-client';
-import { createPleg, type Pleg } from '@nodeagent/pleg';
+import type { k8s } from '@nodeagent/core';
+import type { CriClient } from '@nodeagent/cri-client';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RuntimeManager } from '../runtime-manager.js';
+import type { RuntimeManager } from '../runtime-manager.js';
+import { RealRuntimeHarness } from '../test-support/real-runtime-manager.js';
 
 const env = realRuntime();
 const suiteLabel = { 'nodeagent.test/suite': 'pod-lifecycle-etc-hosts' };
@@ -47,16 +46,14 @@ function makePod(name: string, spec: Partial<k8s.PodSpec>): k8s.Pod {
 const podNetwork = makePod('etc-hosts-podnet', { hostname: 'web-0', subdomain: 'web' });
 const hostNetwork = makePod('etc-hosts-hostnet', { hostNetwork: true });
 
+let harness: RealRuntimeHarness;
 let cri: CriClient;
-let pleg: Pleg;
 let manager: RuntimeManager;
 let rootDir: string;
-const events: Array<{ type: string; reason: string; message: string }> = [];
-const signal = new AbortController().signal;
+let events: RealRuntimeHarness['events'];
 
 async function sync(pod: k8s.Pod): Promise<void> {
-  await pleg.relist();
-  await manager.syncPod(pod, 'sync', { signal, statusNewerThanMs: 0 });
+  await harness.sync(manager, pod);
 }
 
 async function runningContainer(pod: k8s.Pod): Promise<string> {
@@ -83,48 +80,13 @@ async function sandboxIp(pod: k8s.Pod): Promise<string> {
   return status?.network?.ip ?? '';
 }
 
-async function removeOurSandboxes(): Promise<void> {
-  const { items } = await cri.listPodSandbox({ filter: { labelSelector: suiteLabel } });
-  for (const sb of items) {
-    await cri.stopPodSandbox({ podSandboxId: sb.id });
-    await cri.removePodSandbox({ podSandboxId: sb.id });
-  }
-}
-
 beforeAll(async () => {
-  cri = createCriClient({ endpoint: env.criEndpoint });
-  await cri.connect();
-  await removeOurSandboxes();
-  rootDir = await mkdtemp(join(tmpdir(), 'etc-hosts-it-'));
-  const clock = new RealClock();
-  pleg = createPleg({ runtime: cri, clock, relistPeriodMs: 1_000 });
-  const recorder: EventRecorder = {
-    event: (_ref, type, reason, message) => events.push({ type, reason, message }),
-  };
-  manager = new RuntimeManager({
-    runtime: cri,
-    images: cri,
-    cache: pleg.cache,
-    clock,
-    recorder,
-    nodeName: 'it-node',
-    hostIp: '127.0.0.1',
-    rootDir,
-    podLogsDir: env.podLogDir,
-    runtimeName: 'containerd',
-    memoryCapacityBytes: 8 * 1024 ** 3,
-    dns: { clusterDomain },
-  });
+  harness = await RealRuntimeHarness.open({ suiteLabel, rootDirPrefix: 'etc-hosts-it-' });
+  ({ cri, rootDir, events } = harness);
+  manager = harness.manager({ dns: { clusterDomain } });
 });
 
-afterAll(async () => {
-  if (cri) {
-    await removeOurSandboxes();
-    cri.close();
-  }
-  await pleg?.stop();
-  if (rootDir) await rm(rootDir, { recursive: true, force: true });
-});
+afterAll(() => harness?.close());
 
 describe('kubelet-managed /etc/hosts on containerd', () => {
   it('a pod on the bridge: the managed file with its IP, FQDN and hostAliases', async () => {
@@ -173,8 +135,7 @@ describe('kubelet-managed /etc/hosts on containerd', () => {
 
   it('cleanup removes both pods and their directories', async () => {
     for (const p of [podNetwork, hostNetwork]) {
-      await manager.syncTerminatingPod(p, {}, { signal, statusNewerThanMs: 0 });
-      await manager.syncTerminatedPod(p, { reason: 'Deleted' }, { signal, statusNewerThanMs: 0 });
+      await harness.terminate(manager, p);
     }
     const { items } = await cri.listPodSandbox({ filter: { labelSelector: suiteLabel } });
     expect(items).toEqual([]);

@@ -13,12 +13,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { NotFoundError, RealClock, type SecretManager, type k8s } from '@nodeagent/core';
-import { createCriClient, type CriClient } from '@nodeagent/cri-client';
-import { createPleg, type Pleg } from '@nodeagent/pleg';
+import { NotFoundError, type SecretManager, type k8s } from '@nodeagent/core';
+import type { CriClient } from '@nodeagent/cri-client';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RuntimeManager } from '../runtime-manager.js';
+import type { RuntimeManager } from '../runtime-manager.js';
+import { RealRuntimeHarness } from '../test-support/real-runtime-manager.js';
 
 const run = promisify(execFile);
 const env = realRuntime();
@@ -63,12 +63,11 @@ let registryProcess: ChildProcess | undefined;
 let registryExited: Promise<void> = Promise.resolve();
 let privateRegistry: string;
 let privateImage: string;
+let harness: RealRuntimeHarness;
 let cri: CriClient;
-let pleg: Pleg;
 let manager: RuntimeManager;
+let events: RealRuntimeHarness['events'];
 const secrets = new MemorySecrets();
-const events: Array<{ type: string; reason: string; message: string }> = [];
-const signal = new AbortController().signal;
 
 async function startAuthRegistry(): Promise<void> {
   const port = await freeLoopbackPort();
@@ -149,14 +148,6 @@ async function seedPrivateImage(): Promise<void> {
   ]);
 }
 
-async function removeOurSandboxes(): Promise<void> {
-  const { items } = await cri.listPodSandbox({ filter: { labelSelector: suiteLabel } });
-  for (const sb of items) {
-    await cri.stopPodSandbox({ podSandboxId: sb.id });
-    await cri.removePodSandbox({ podSandboxId: sb.id });
-  }
-}
-
 function dockerConfigSecret(name: string, pass: string): k8s.Secret {
   const auths = {
     [privateRegistry]: { auth: Buffer.from(`${user}:${pass}`).toString('base64') },
@@ -185,48 +176,29 @@ function podWith(name: string, secretName: string): k8s.Pod {
 }
 
 async function sync(pod: k8s.Pod): Promise<void> {
-  await pleg.relist();
-  await manager.syncPod(pod, 'sync', { signal, statusNewerThanMs: 0 });
+  await harness.sync(manager, pod);
 }
 
 async function teardown(pod: k8s.Pod): Promise<void> {
-  await manager.syncTerminatingPod(pod, {}, { signal, statusNewerThanMs: 0 });
-  await manager.syncTerminatedPod(pod, { reason: 'Deleted' }, { signal, statusNewerThanMs: 0 });
+  await harness.terminate(manager, pod);
 }
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'pull-secrets-it-'));
-  cri = createCriClient({ endpoint: env.criEndpoint });
-  await cri.connect();
-  await removeOurSandboxes();
+  harness = await RealRuntimeHarness.open({ suiteLabel, rootDirPrefix: 'pull-secrets-root-' });
+  ({ cri, events } = harness);
   await startAuthRegistry();
   await seedPrivateImage();
-  const clock = new RealClock();
-  pleg = createPleg({ runtime: cri, clock, relistPeriodMs: 1_000 });
-  manager = new RuntimeManager({
-    runtime: cri,
-    images: cri,
-    cache: pleg.cache,
-    clock,
-    recorder: { event: (_ref, type, reason, message) => events.push({ type, reason, message }) },
-    nodeName: 'it-node',
-    hostIp: '127.0.0.1',
-    rootDir: join(workDir, 'root'),
-    podLogsDir: env.podLogDir,
-    runtimeName: 'containerd',
-    memoryCapacityBytes: 8 * 1024 ** 3,
-    secrets,
-  });
+  manager = harness.manager({ secrets });
 }, 60_000);
 
 afterAll(async () => {
-  if (cri) {
-    await removeOurSandboxes().catch(() => undefined);
+  if (harness) {
+    await harness.removeOurSandboxes().catch(() => undefined);
     if (privateImage)
       await cri.removeImage({ image: { image: privateImage } }).catch(() => undefined);
-    cri.close();
+    await harness.close().catch(() => undefined);
   }
-  await pleg?.stop();
   if (registryProcess && registryProcess.exitCode === null) {
     registryProcess.kill('SIGTERM');
     await registryExited;

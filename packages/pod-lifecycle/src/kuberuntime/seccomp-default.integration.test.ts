@@ -6,15 +6,13 @@
  * seccompDefault a container without a profile is unfiltered.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RealClock, type k8s } from '@nodeagent/core';
-import { createCriClient, type CriClient } from '@nodeagent/cri-client';
-import { createPleg, type Pleg } from '@nodeagent/pleg';
+import type { k8s } from '@nodeagent/core';
+import type { CriClient } from '@nodeagent/cri-client';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RuntimeManager } from '../runtime-manager.js';
+import type { RuntimeManager } from '../runtime-manager.js';
+import { RealRuntimeHarness } from '../test-support/real-runtime-manager.js';
 
 const env = realRuntime();
 const suiteLabel = { 'nodeagent.test/suite': 'pod-lifecycle-seccomp-default' };
@@ -43,25 +41,13 @@ function thePod(name: string, uid: string): k8s.Pod {
 const withDefault = thePod('seccomp-default-on', randomUUID());
 const withoutDefault = thePod('seccomp-default-off', randomUUID());
 
+let harness: RealRuntimeHarness;
 let cri: CriClient;
-let pleg: Pleg;
-let rootDir: string;
-const signal = new AbortController().signal;
 
 function manager(seccompDefault: boolean): RuntimeManager {
-  return new RuntimeManager({
-    runtime: cri,
-    images: cri,
-    cache: pleg.cache,
-    clock: new RealClock(),
-    nodeName: 'it-node',
-    hostIp: '127.0.0.1',
-    rootDir,
-    podLogsDir: env.podLogDir,
-    runtimeName: 'containerd',
-    memoryCapacityBytes: 8 * 1024 ** 3,
+  return harness.manager({
     seccompDefault,
-    seccompProfileRoot: join(rootDir, 'seccomp'),
+    seccompProfileRoot: join(harness.rootDir, 'seccomp'),
   });
 }
 
@@ -86,43 +72,23 @@ async function seccompMode(pod: k8s.Pod, container: string): Promise<string> {
   return Buffer.from(r.stdout).toString('utf8').replace(/\s+/g, ' ').trim();
 }
 
-async function removeOurSandboxes(): Promise<void> {
-  const { items } = await cri.listPodSandbox({ filter: { labelSelector: suiteLabel } });
-  for (const sb of items) {
-    await cri.stopPodSandbox({ podSandboxId: sb.id });
-    await cri.removePodSandbox({ podSandboxId: sb.id });
-  }
-}
-
 beforeAll(async () => {
-  cri = createCriClient({ endpoint: env.criEndpoint });
-  await cri.connect();
-  await removeOurSandboxes();
+  harness = await RealRuntimeHarness.open({ suiteLabel, rootDirPrefix: 'seccomp-default-it-' });
+  ({ cri } = harness);
   await cri.pullImage({ image: { image: env.busyboxImage } });
-  rootDir = await mkdtemp(join(tmpdir(), 'seccomp-default-it-'));
-  pleg = createPleg({ runtime: cri, clock: new RealClock(), relistPeriodMs: 1_000 });
 });
 
-afterAll(async () => {
-  if (cri) {
-    await removeOurSandboxes();
-    cri.close();
-  }
-  await pleg?.stop();
-  if (rootDir) await rm(rootDir, { recursive: true, force: true });
-});
+afterAll(() => harness?.close());
 
 describe('seccompDefault on containerd', () => {
   it('on: a container without a profile is filtered (Seccomp: 2); explicit Unconfined is not', async () => {
-    await pleg.relist();
-    await manager(true).syncPod(withDefault, 'sync', { signal, statusNewerThanMs: 0 });
+    await harness.sync(manager(true), withDefault);
     expect(await seccompMode(withDefault, 'plain')).toBe('Seccomp: 2');
     expect(await seccompMode(withDefault, 'unconfined')).toBe('Seccomp: 0');
   });
 
   it('off: a container without a profile is not filtered (Seccomp: 0)', async () => {
-    await pleg.relist();
-    await manager(false).syncPod(withoutDefault, 'sync', { signal, statusNewerThanMs: 0 });
+    await harness.sync(manager(false), withoutDefault);
     expect(await seccompMode(withoutDefault, 'plain')).toBe('Seccomp: 0');
   });
 });

@@ -8,21 +8,12 @@
  * master Service.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  RealClock,
-  type EventRecorder,
-  type Service,
-  type ServiceLister,
-  type k8s,
-} from '@nodeagent/core';
-import { createCriClient, type CriClient } from '@nodeagent/cri-client';
-import { createPleg, type Pleg } from '@nodeagent/pleg';
+import type { Service, ServiceLister, k8s } from '@nodeagent/core';
+import type { CriClient } from '@nodeagent/cri-client';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RuntimeManager } from '../runtime-manager.js';
+import type { RuntimeManager } from '../runtime-manager.js';
+import { RealRuntimeHarness } from '../test-support/real-runtime-manager.js';
 
 const env = realRuntime();
 const suiteLabel = { 'nodeagent.test/suite': 'pod-lifecycle-service-env' };
@@ -98,16 +89,13 @@ function makePod(name: string, enableServiceLinks: boolean | undefined): k8s.Pod
 const linked = makePod('service-env-linked', undefined);
 const unlinked = makePod('service-env-unlinked', false);
 
+let harness: RealRuntimeHarness;
 let cri: CriClient;
-let pleg: Pleg;
 let manager: RuntimeManager;
-let rootDir: string;
-const events: Array<{ type: string; reason: string; message: string }> = [];
-const signal = new AbortController().signal;
+let events: RealRuntimeHarness['events'];
 
 async function sync(pod: k8s.Pod): Promise<void> {
-  await pleg.relist();
-  await manager.syncPod(pod, 'sync', { signal, statusNewerThanMs: 0 });
+  await harness.sync(manager, pod);
 }
 
 async function containersOf(pod: k8s.Pod) {
@@ -124,48 +112,13 @@ async function envOf(pod: k8s.Pod): Promise<string[]> {
   return Buffer.from(r.stdout).toString('utf8').split('\n');
 }
 
-async function removeOurSandboxes(): Promise<void> {
-  const { items } = await cri.listPodSandbox({ filter: { labelSelector: suiteLabel } });
-  for (const sb of items) {
-    await cri.stopPodSandbox({ podSandboxId: sb.id });
-    await cri.removePodSandbox({ podSandboxId: sb.id });
-  }
-}
-
 beforeAll(async () => {
-  cri = createCriClient({ endpoint: env.criEndpoint });
-  await cri.connect();
-  await removeOurSandboxes();
-  rootDir = await mkdtemp(join(tmpdir(), 'service-env-it-'));
-  const clock = new RealClock();
-  pleg = createPleg({ runtime: cri, clock, relistPeriodMs: 1_000 });
-  const recorder: EventRecorder = {
-    event: (_ref, type, reason, message) => events.push({ type, reason, message }),
-  };
-  manager = new RuntimeManager({
-    runtime: cri,
-    images: cri,
-    cache: pleg.cache,
-    clock,
-    recorder,
-    nodeName: 'it-node',
-    hostIp: '127.0.0.1',
-    rootDir,
-    podLogsDir: env.podLogDir,
-    runtimeName: 'containerd',
-    memoryCapacityBytes: 8 * 1024 ** 3,
-    services,
-  });
+  harness = await RealRuntimeHarness.open({ suiteLabel, rootDirPrefix: 'service-env-it-' });
+  ({ cri, events } = harness);
+  manager = harness.manager({ services });
 });
 
-afterAll(async () => {
-  if (cri) {
-    await removeOurSandboxes();
-    cri.close();
-  }
-  await pleg?.stop();
-  if (rootDir) await rm(rootDir, { recursive: true, force: true });
-});
+afterAll(() => harness?.close());
 
 describe('service environment variables on containerd', () => {
   it('an unsynced lister: CreateContainerConfigError, no container created', async () => {
@@ -229,8 +182,7 @@ describe('service environment variables on containerd', () => {
 
   it('cleanup removes both pods', async () => {
     for (const p of [linked, unlinked]) {
-      await manager.syncTerminatingPod(p, {}, { signal, statusNewerThanMs: 0 });
-      await manager.syncTerminatedPod(p, { reason: 'Deleted' }, { signal, statusNewerThanMs: 0 });
+      await harness.terminate(manager, p);
     }
     const { items } = await cri.listPodSandbox({ filter: { labelSelector: suiteLabel } });
     expect(items).toEqual([]);

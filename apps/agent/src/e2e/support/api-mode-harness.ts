@@ -9,11 +9,10 @@
  * the agent through its list/watch, as from kubectl; what the agent reports is read
  * back from the store.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createCriClient, type CriClient } from '@nodeagent/cri-client';
 import type { cri as api } from '@nodeagent/core';
 import {
@@ -23,7 +22,8 @@ import {
   type TestApiServer,
 } from '@nodeagent/testkit';
 import { realRuntime } from '@nodeagent/testkit/vitest';
-import { sysctlRootEnv, writeSysctlStandIn } from '../../kernel-defaults.js';
+import { writeSysctlStandIn } from '../../kernel-defaults.js';
+import { spawnAgent, writeApiModeAgentConfig, writeNodeKubeconfig } from './agent-process.js';
 
 /** A JSON object as the store hands it out. */
 export type Json = Record<string, unknown>;
@@ -96,8 +96,6 @@ export interface ApiModeHarness {
   close(): Promise<void>;
 }
 
-const cliPath = join(dirname(fileURLToPath(import.meta.url)), '../../../dist/cli.js');
-
 /** Starts the API server and the agent; resolves once the Node is registered. */
 export async function startApiModeHarness(options: ApiModeHarnessOptions): Promise<ApiModeHarness> {
   const env = realRuntime();
@@ -115,43 +113,21 @@ export async function startApiModeHarness(options: ApiModeHarnessOptions): Promi
   const namespaces = server.store.resource('namespaces');
   for (const ns of options.namespaces)
     server.store.create(namespaces, '', { metadata: { name: ns } });
-  writeFileSync(
-    join(workDir, 'kubeconfig'),
-    server.kubeconfig(
-      server.issueClientCertificate({ name: `system:node:${nodeName}`, groups: ['system:nodes'] }),
-    ),
-  );
+  const kubeconfig = writeNodeKubeconfig(server, workDir, nodeName);
   const nodeApiPort = await freeLoopbackPort();
-  writeFileSync(
-    join(workDir, 'config.yaml'),
-    [
-      'apiVersion: kubelet.config.k8s.io/v1beta1',
-      'kind: KubeletConfiguration',
-      'makeIPTablesUtilChains: false', // tests never change the host firewall
-      `staticPodPath: ${manifestDir}`,
-      `containerRuntimeEndpoint: ${env.criEndpoint}`,
-      `podLogsDir: ${join(workDir, 'logs')}`,
-      `cgroupRoot: ${env.cgroupRoot}`,
-      'address: 127.0.0.1',
-      `port: ${nodeApiPort}`,
-      'logging:',
-      '  format: json',
-      '',
-    ].join('\n'),
-  );
+  const config = writeApiModeAgentConfig({ workDir, manifestDir, env, nodeApiPort });
   const cri = createCriClient({ endpoint: env.criEndpoint });
   let agent: ChildProcess | undefined;
 
   const startAgent = (): void => {
     if (agent && agent.exitCode === null) throw new Error('the agent is already running');
-    const child = spawn(
-      process.execPath,
+    // Kernel tunables go to a stand-in for /proc/sys: tests never change the host's.
+    agent = spawnAgent(
       [
-        cliPath,
         '--config',
-        join(workDir, 'config.yaml'),
+        config,
         '--kubeconfig',
-        join(workDir, 'kubeconfig'),
+        kubeconfig,
         '--hostname-override',
         nodeName,
         '--node-ip',
@@ -161,16 +137,8 @@ export async function startApiModeHarness(options: ApiModeHarnessOptions): Promi
         '--v',
         '4',
       ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        // Kernel tunables go to a stand-in for /proc/sys: tests never change the host's.
-        env: { ...process.env, [sysctlRootEnv]: join(workDir, 'proc-sys') },
-      },
+      { workDir, logFile },
     );
-    const append = (chunk: Buffer): void => writeFileSync(logFile, chunk, { flag: 'a' });
-    child.stdout?.on('data', append);
-    child.stderr?.on('data', append);
-    agent = child;
   };
 
   const stopAgent = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
