@@ -48,8 +48,12 @@ function jsonEqual(a: Json | undefined, b: Json | undefined): boolean {
   return ka.length === kb.length && ka.every((k) => jsonEqual(a[k], b[k]));
 }
 
-/** `SetDefaults_Container` for an ephemeral container (the API server defaults them on decode). */
-function defaultEphemeralContainer(c: JsonObject): void {
+/**
+ * `SetDefaults_Container` (the API server defaults containers on decode): termination
+ * message path and policy, and the image pull policy from the tag. Used for app, init
+ * and ephemeral containers alike.
+ */
+export function defaultContainer(c: JsonObject): void {
   c.terminationMessagePath ??= '/dev/termination-log';
   c.terminationMessagePolicy ??= 'File';
   if (c.imagePullPolicy === undefined && typeof c.image === 'string') {
@@ -102,7 +106,7 @@ export function prepareEphemeralContainersUpdate(
   }
   const inputSpec = isObject(input.spec) ? input.spec : {};
   const wanted = cloneJson(list(inputSpec.ephemeralContainers));
-  for (const c of wanted) defaultEphemeralContainer(c);
+  for (const c of wanted) defaultContainer(c);
   const next = cloneJson(current);
   const spec = isObject(next.spec) ? next.spec : {};
   next.spec = spec;

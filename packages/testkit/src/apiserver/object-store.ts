@@ -22,6 +22,7 @@ import {
   notFound,
   optimisticLockMessage,
 } from './api-status.js';
+import { defaultContainer } from './ephemeral-containers.js';
 import { cloneJson, isObject, type Json, type JsonObject } from './patch.js';
 import {
   apiVersionOf,
@@ -555,18 +556,7 @@ export class ObjectStore {
     for (const list of [spec.containers, spec.initContainers]) {
       if (!Array.isArray(list)) continue;
       for (const c of list) {
-        if (!isObject(c)) continue;
-        c.terminationMessagePath ??= '/dev/termination-log';
-        c.terminationMessagePolicy ??= 'File';
-        if (c.imagePullPolicy === undefined && typeof c.image === 'string') {
-          const lastSegment = c.image.split('/').pop() ?? '';
-          const tag = lastSegment.includes(':') ? lastSegment.split(':').pop() : undefined;
-          c.imagePullPolicy = c.image.includes('@')
-            ? 'IfNotPresent'
-            : tag === undefined || tag === 'latest'
-              ? 'Always'
-              : 'IfNotPresent';
-        }
+        if (isObject(c)) defaultContainer(c);
       }
     }
     const status = isObject(obj.status) ? obj.status : {};
