@@ -3,11 +3,10 @@ import {
   parseQuantity,
   quantityMilliValue,
   quantityValue,
-  PodAnnotation,
-  PodSourceName,
   type k8s,
 } from '@nodeagent/core';
 import { podRequests, type ParsedResourceList } from '../kuberuntime/resource-lists.js';
+import { isStaticPod } from '../pod-phase.js';
 import type {
   AdmissionNode,
   PodAdmitAttributes,
@@ -40,12 +39,6 @@ export interface PredicateAdmitHandlerOptions {
   node: () => AdmissionNode | undefined;
   /** The node's OS (`runtime.GOOS`); default `linux`. */
   os?: string;
-}
-
-/** Whether a pod came from a static source (file or URL). */
-function isStaticPod(pod: k8s.Pod): boolean {
-  const source = pod.metadata?.annotations?.[PodAnnotation.ConfigSource];
-  return source === PodSourceName.File || source === PodSourceName.Http;
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   type StatsProvider,
   type Timer,
 } from '@nodeagent/core';
-import { getPodQOS, isCriticalPod } from '../kuberuntime/qos.js';
+import { isCriticalPod, podQOSOrBestEffort } from '../kuberuntime/qos.js';
 import { evictionMessage, evictionReason, nodeConditionMessage } from './eviction-message.js';
 import {
   cachedStatsFunc,
@@ -306,12 +306,7 @@ export class EvictionManager implements NodePressureProvider {
     if (this.conditions.length === 0) return { admit: true };
     if (isCriticalPod(pod)) return { admit: true };
     if (this.conditions.length === 1 && this.conditions[0] === 'MemoryPressure') {
-      let qos: string;
-      try {
-        qos = getPodQOS(pod);
-      } catch {
-        qos = 'BestEffort';
-      }
+      const qos = podQOSOrBestEffort(pod);
       if (qos !== 'BestEffort') return { admit: true };
       if (toleratesMemoryPressure(pod.spec.tolerations)) return { admit: true };
     }

@@ -1,11 +1,11 @@
 import {
-  PodAnnotation,
   UnavailableError,
   isServiceIPSet,
   type Service,
   type ServiceLister,
   type k8s,
 } from '@nodeagent/core';
+import { isStaticPod } from '../pod-phase.js';
 import type { EnvVarValue } from './expansion.js';
 
 /** The namespace of the master services (kubelet `metav1.NamespaceDefault`). */
@@ -73,11 +73,6 @@ export function envVarsFromServices(services: readonly Service[]): EnvVarValue[]
     });
   }
   return out;
-}
-
-function isStaticPod(pod: k8s.Pod): boolean {
-  const source = pod.metadata?.annotations?.[PodAnnotation.ConfigSource];
-  return source !== undefined && source !== 'api';
 }
 
 /**
