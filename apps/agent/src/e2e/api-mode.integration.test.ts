@@ -151,7 +151,7 @@ describe('container and pod lifetimes in API-server mode', () => {
           command: ['sh', '-c', 'printf "written to the file" > /dev/termination-log; exit 0'],
         }),
         h.sleeper('logs', {
-          command: ['sh', '-c', 'echo line one; echo line two >&2; exit 3'],
+          command: ['sh', '-c', '{ echo line one; echo line two; } >&2; exit 3'],
           terminationMessagePolicy: 'FallbackToLogsOnError',
         }),
         h.sleeper('custom-path', {
