@@ -110,36 +110,40 @@ describe('readContainerLog', () => {
       },
     );
     const next = (): Promise<void> => new Promise((r) => (wrote = r));
-    let w = next();
-    await w;
+    await next();
     expect(out.join('')).toBe('first\n');
-    w = next();
+    // a line written in two parts (the follower may see the first half alone)
     appendFileSync(p, '2026-01-01T00:00:02Z stdout F sec');
-    await clock.advance(100);
+    await pumpUntil(clock, () => true, 1);
     appendFileSync(p, 'ond\n');
-    while (clock.pendingTimers() === 0) await new Promise((r) => setImmediate(r));
-    await clock.advance(100);
-    await w;
+    await pumpUntil(clock, () => out.join('').includes('second'));
     expect(out.join('')).toBe('first\nsecond\n');
     // rotation: the runtime renames the file and opens a new one at the path
     appendFileSync(p, '2026-01-01T00:00:03Z stdout F last of old\n');
     renameSync(p, `${p}.20260101-000003`);
     writeFileSync(p, '2026-01-01T00:00:04Z stdout F in new file\n');
-    w = next();
-    for (let i = 0; i < 5 && !out.join('').includes('in new file'); i++) {
-      while (clock.pendingTimers() === 0) await new Promise((r) => setImmediate(r));
-      await clock.advance(100);
-      await new Promise((r) => setImmediate(r));
-    }
+    await pumpUntil(clock, () => out.join('').includes('in new file'));
     expect(out.join('')).toBe('first\nsecond\nlast of old\nin new file\n');
     running = false;
-    for (let i = 0; i < 20; i++) {
-      let finished = false;
-      void done.then(() => (finished = true));
-      await new Promise((r) => setImmediate(r));
-      if (finished) break;
-      if (clock.pendingTimers() > 0) await clock.advance(100);
-    }
+    let finished = false;
+    void done.then(() => (finished = true));
+    await pumpUntil(clock, () => finished);
     await done;
   });
 });
+
+/**
+ * Lets the follower run until `done()` holds: waits (on the real event loop) while
+ * it is busy with file I/O, and moves the fake clock one poll period whenever it is
+ * asleep, at least `minPolls` times. Gives up after 100 poll periods, so a broken follower fails, never hangs.
+ */
+async function pumpUntil(clock: FakeClock, done: () => boolean, minPolls = 0): Promise<void> {
+  for (let polls = 0; polls < minPolls || !done();) {
+    if (clock.pendingTimers() === 0) {
+      await new Promise((r) => setImmediate(r));
+      continue;
+    }
+    if (++polls > 100) throw new Error('follower did not get there in 100 poll periods');
+    await clock.advance(100);
+  }
+}

@@ -94,6 +94,8 @@ export async function readContainerLog(
     let pending = Buffer.alloc(0);
     let remaining = options.limitBytes ?? Number.POSITIVE_INFINITY;
     let atLineStart = true;
+    // set once a rotation is seen: the old file gets one more read before the switch
+    let rotationSeen = false;
     let lastStateCheck = ctx.clock.monotonicNow();
     const pollMs = ctx.followPollMs ?? 100;
     const stateMs = ctx.stateCheckMs ?? 1000;
@@ -144,7 +146,14 @@ export async function readContainerLog(
       }
       const current = await stat(path).catch(() => undefined);
       if (current !== undefined && current.ino !== ino) {
-        // rotated: the old file is drained; continue with the new one from its start
+        if (!rotationSeen) {
+          // rotated after our last read: lines written to the old file before the
+          // rename are still to be read, so read it to its end once more
+          rotationSeen = true;
+          continue;
+        }
+        // the old file is drained; continue with the new one from its start
+        rotationSeen = false;
         if (pending.length > 0) {
           if (!(await emit(pending))) return;
           pending = Buffer.alloc(0);
