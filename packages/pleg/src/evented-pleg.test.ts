@@ -86,6 +86,49 @@ describe('EventedPleg', () => {
     expect(runtime.callCount('listPodSandbox')).toBe(1);
   });
 
+  it('an exited container gets its termination message (here the log end, FallbackToLogsOnError)', async () => {
+    const reads: string[] = [];
+    const { pleg } = setup({
+      terminationMessageFiles: {
+        readTail: (path) => {
+          reads.push(path);
+          return Promise.resolve(
+            Buffer.from(
+              '2026-01-01T00:00:01.000000000Z stderr F starting\n' +
+                '2026-01-01T00:00:02.000000000Z stderr F boom: no config\n',
+            ),
+          );
+        },
+      },
+    });
+    pleg.start();
+    await clock.flush();
+    const sb = runtime.addSandbox({ uid: 'uid-m', name: 'msg' });
+    const { containerId: c } = await runtime.createContainer({
+      podSandboxId: sb,
+      config: {
+        metadata: { name: 'app' },
+        labels: { 'io.kubernetes.pod.uid': 'uid-m' },
+        annotations: {
+          'io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
+          'io.kubernetes.container.terminationMessagePolicy': 'FallbackToLogsOnError',
+        },
+        logPath: '/var/log/pods/msg/app/0.log',
+      },
+    });
+    await runtime.startContainer({ containerId: c });
+    await clock.flush();
+    expect(reads).toEqual([]); // a running container has no termination message
+    runtime.exitContainer(c, 2);
+    await clock.flush();
+    expect(reads).toEqual(['/var/log/pods/msg/app/0.log']);
+    expect(pleg.cache.get('uid-m').status.containerStatuses[0]).toMatchObject({
+      state: 'CONTAINER_EXITED',
+      exitCode: 2,
+      message: 'starting\nboom: no config\n',
+    });
+  });
+
   it('ignores events without a sandbox status, and stale statuses', async () => {
     const { pleg, events } = setup();
     pleg.start();

@@ -25,6 +25,11 @@ import {
 import { plegMetrics, type PlegMetrics } from './metrics.js';
 import { InMemoryPodStatusCache } from './pod-status-cache.js';
 import { buildPodStatus, nsToMs, sandboxPodUid, toRuntimeContainerStatus } from './pod-status.js';
+import {
+  containerMessage,
+  nodeTerminationMessageFiles,
+  type TerminationMessageFiles,
+} from './termination-message.js';
 
 /** The kubelet's safety relist period while events flow (`eventedPlegRelistPeriod`): 300 s. */
 export const defaultEventedRelistPeriodMs = 300_000;
@@ -66,6 +71,7 @@ export class EventedPleg implements PodLifecycleEventGenerator {
   private readonly metrics: PlegMetrics;
   private readonly channel: PlegEventChannel;
   private readonly generic: GenericPleg;
+  private readonly terminationMessageFiles: TerminationMessageFiles;
   private readonly relistPeriodMs: number;
   private readonly relistThresholdMs: number;
   private readonly eventedRelistPeriodMs: number;
@@ -82,6 +88,7 @@ export class EventedPleg implements PodLifecycleEventGenerator {
 
   constructor(options: EventedPlegOptions) {
     this.runtime = options.runtime;
+    this.terminationMessageFiles = options.terminationMessageFiles ?? nodeTerminationMessageFiles;
     this.clock = options.clock;
     this.logger = (options.logger ?? noopLogger).child({ component: 'pleg', mode: 'evented' });
     this.metrics = plegMetrics(options.metrics ?? noopMetrics);
@@ -197,7 +204,7 @@ export class EventedPleg implements PodLifecycleEventGenerator {
             first = false;
             this.metrics.eventedConnectionSuccess.inc();
           }
-          this.processEvent(event);
+          await this.processEvent(event);
         }
         if (signal.aborted) return;
         failure = new Error('container events stream is closed');
@@ -232,8 +239,11 @@ export class EventedPleg implements PodLifecycleEventGenerator {
     this.generic.updateRelistDurations(this.relistPeriodMs, this.relistThresholdMs);
   }
 
-  /** Kubelet `processCRIEvents` + `processCRIEvent` for one event. */
-  private processEvent(event: cri.ContainerEventResponse): void {
+  /**
+   * Kubelet `processCRIEvents` + `processCRIEvent` for one event. Exited containers
+   * get their termination message (file or log end) like the relisting PLEG's.
+   */
+  private async processEvent(event: cri.ContainerEventResponse): Promise<void> {
     const sandbox = event.podSandboxStatus;
     if (!sandbox?.metadata) {
       this.logger.error(
@@ -243,11 +253,14 @@ export class EventedPleg implements PodLifecycleEventGenerator {
       return;
     }
     const podUid = sandboxPodUid(sandbox);
-    const status = buildPodStatus(
-      podUid,
-      [sandbox],
-      event.containersStatuses.map((s) => toRuntimeContainerStatus(s, sandbox.id)),
+    const containers = await Promise.all(
+      event.containersStatuses.map(async (s) => {
+        const status = toRuntimeContainerStatus(s, sandbox.id);
+        status.message = await containerMessage(s, this.terminationMessageFiles);
+        return status;
+      }),
     );
+    const status = buildPodStatus(podUid, [sandbox], containers);
     const timestampMs = nsToMs(event.createdAt) || this.clock.now();
     let send: boolean;
     if (event.containerEventType === 'CONTAINER_DELETED_EVENT') {
