@@ -1,6 +1,6 @@
 /**
- * The node's janitors and guards: stats (node-stats), image and container GC
- * (image-gc), the eviction manager and the OOM watcher (pod-lifecycle), wired to the
+ * The node's janitors and guards: stats (node-stats), image and container GC and
+ * container log rotation (image-gc), the eviction manager and the OOM watcher (pod-lifecycle), wired to the
  * pod lifecycle and to each other as the kubelet wires them.
  */
 import { stat } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import {
 } from '@nodeagent/core';
 import {
   ContainerGcManagerToken,
+  ContainerLogManagerToken,
   ImageGcManagerToken,
   PodStateProvider,
   registerImageGc,
@@ -63,7 +64,7 @@ async function dedicatedImageFs(images: ImageService, rootDir: string): Promise<
 }
 
 /**
- * Registers node-stats, image and container GC, the eviction manager (which also
+ * Registers node-stats, image and container GC, container log rotation, the eviction manager (which also
  * provides core's `NodePressureProvider` to node status) and the OOM watcher; returns
  * their components in start order. They start after pod-lifecycle.
  */
@@ -110,6 +111,12 @@ export function registerNodeProtection(
     },
     containerGc: {
       podLogsDir: kubelet.podLogsDir,
+    },
+    containerLogs: {
+      maxSize: kubelet.containerLogMaxSize,
+      maxFiles: kubelet.containerLogMaxFiles,
+      maxWorkers: kubelet.containerLogMaxWorkers,
+      monitorIntervalMs: kubelet.containerLogMonitorInterval,
     },
   });
 
@@ -166,6 +173,11 @@ export function registerNodeProtection(
       name: 'container-gc',
       start: () => resolveToken(container, ContainerGcManagerToken).start(),
       stop: () => resolveToken(container, ContainerGcManagerToken).stop(),
+    },
+    {
+      name: 'container-log-rotation',
+      start: () => resolveToken(container, ContainerLogManagerToken).start(),
+      stop: () => resolveToken(container, ContainerLogManagerToken).stop(),
     },
     {
       name: 'eviction',

@@ -97,6 +97,32 @@ describe('ContainerGcManager', () => {
     expect(ids()).toEqual([web[2]]);
   });
 
+  it("removes a dead container's logs before the container; one whose logs cannot go stays", async () => {
+    const sb = runtime.addSandbox({ uid: 'pod-a' });
+    const web = await deadInstances(sb, 'web', 3);
+    const order: string[] = [];
+    const cleaned: string[] = [];
+    const containerLogs = {
+      clean: (id: string): Promise<void> => {
+        order.push(`clean ${id}`);
+        if (id === web[1]) return Promise.reject(new Error('log directory is read-only'));
+        cleaned.push(id);
+        return Promise.resolve();
+      },
+    };
+    const removeContainer = runtime.removeContainer;
+    runtime.removeContainer = (req, options) => {
+      order.push(`remove ${req?.containerId ?? ''}`);
+      return removeContainer(req, options);
+    };
+    const result = await manager({ containerLogs }).garbageCollect();
+    expect(order).toEqual([`clean ${web[0]}`, `remove ${web[0]}`, `clean ${web[1]}`]);
+    expect(cleaned).toEqual([web[0]]);
+    expect(result.removedContainers).toEqual([web[0]]);
+    expect(result.errors.map(String)).toEqual(['Error: log directory is read-only']);
+    expect(ids().sort()).toEqual([web[1], web[2]].sort());
+  });
+
   it('respects minAge', async () => {
     const sb = runtime.addSandbox({ uid: 'pod-a' });
     const web = await deadInstances(sb, 'web', 3); // created at 0 s, 1 s, 2 s; now 3 s

@@ -57,6 +57,13 @@ export interface ContainerGcManagerOptions {
    * agent sharing a runtime, or tests). Default: all.
    */
   labelSelector?: Readonly<Record<string, string>>;
+  /**
+   * Removes a container's log files (rotated ones included) before the container is
+   * removed, like the kubelet's `removeContainerLog` (usually the
+   * {@link ContainerLogManager}). Without it the files stay until the pod's log
+   * directory goes.
+   */
+  containerLogs?: { clean(containerId: string): Promise<void> };
   logger?: Logger;
   metrics?: MetricsRegistry;
   /** Period of the passes started by {@link ContainerGcManager.start}; default 1 min. */
@@ -143,6 +150,7 @@ export class ContainerGcManager {
   private readonly podLogsDir: string;
   private readonly allSourcesReady: () => boolean;
   private readonly labelSelector: Readonly<Record<string, string>> | undefined;
+  private readonly containerLogs: ContainerGcManagerOptions['containerLogs'];
   private readonly logger: Logger;
   private readonly metrics: ContainerGcMetrics;
   private readonly periodMs: number;
@@ -160,6 +168,7 @@ export class ContainerGcManager {
     this.podLogsDir = options.podLogsDir ?? defaultPodLogsDir;
     this.allSourcesReady = options.allSourcesReady ?? (() => true);
     this.labelSelector = options.labelSelector;
+    this.containerLogs = options.containerLogs;
     this.logger = (options.logger ?? noopLogger).child({ component: 'container-gc' });
     this.metrics = createContainerGcMetrics(options.metrics ?? noopMetrics);
     this.periodMs = options.periodMs ?? containerGcPeriodMs;
@@ -361,6 +370,8 @@ export class ContainerGcManager {
           // A container in unknown state may still run: stop it first.
           await this.runtime.stopContainer({ containerId: c.id, timeout: 0 });
         }
+        // kubelet removeContainer: the logs first; if they cannot go, neither does it
+        await this.containerLogs?.clean(c.id);
         await this.runtime.removeContainer({ containerId: c.id });
         result.removedContainers.push(c.id);
         this.metrics.removed.inc({ kind: 'container' });

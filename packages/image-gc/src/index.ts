@@ -1,8 +1,9 @@
 /**
  * @nodeagent/image-gc — the kubelet's janitors: image garbage collection (high/low
  * thresholds, least recently used first, minimum and maximum age, pinned and in-use
- * images kept, records persisted across restarts) and container garbage collection
- * (dead containers by policy, dead sandboxes, pod log directories).
+ * images kept, records persisted across restarts), container garbage collection
+ * (dead containers by policy, dead sandboxes, pod log directories) and container log
+ * rotation (size-based, gzipped, a fixed number of files per container).
  */
 export {
   ImageGcManager,
@@ -27,6 +28,20 @@ export type {
   ContainerGcRunOptions,
 } from './container-gc-manager.js';
 export {
+  ContainerLogManager,
+  allContainerLogs,
+  compressedLogSuffix,
+  createContainerLogManager,
+  defaultContainerLogMonitorIntervalMs,
+  minContainerLogMonitorIntervalMs,
+  rotationTimestamp,
+  temporaryLogSuffix,
+} from './container-log-manager.js';
+export type {
+  ContainerLogManagerOptions,
+  ContainerLogRotationResult,
+} from './container-log-manager.js';
+export {
   defaultContainerGcPolicy,
   defaultImageGcPolicy,
   validateContainerGcPolicy,
@@ -39,5 +54,10 @@ export type { ImageRecord } from './image-records.js';
 export { normalizeImageRef } from './image-refs.js';
 export { createContainerGcMetrics, createImageGcMetrics } from './metrics.js';
 export type { ContainerGcMetrics, ImageGcMetrics } from './metrics.js';
-export { ContainerGcManagerToken, ImageGcManagerToken, registerImageGc } from './register.js';
+export {
+  ContainerGcManagerToken,
+  ContainerLogManagerToken,
+  ImageGcManagerToken,
+  registerImageGc,
+} from './register.js';
 export type { RegisterImageGcOptions } from './register.js';

@@ -17,6 +17,7 @@ import {
   PodStateProvider,
   type ContainerGcManagerOptions,
 } from './container-gc-manager.js';
+import { ContainerLogManager, type ContainerLogManagerOptions } from './container-log-manager.js';
 import { ImageGcManager, type ImageGcManagerOptions } from './image-gc-manager.js';
 
 /** Token of the shared {@link ImageGcManager}. */
@@ -26,6 +27,10 @@ export const ImageGcManagerToken: InjectionToken<ImageGcManager> =
 export const ContainerGcManagerToken: InjectionToken<ContainerGcManager> =
   createToken<ContainerGcManager>('ContainerGcManager');
 
+/** Token of the shared {@link ContainerLogManager}. */
+export const ContainerLogManagerToken: InjectionToken<ContainerLogManager> =
+  createToken<ContainerLogManager>('ContainerLogManager');
+
 /**
  * Options of {@link registerImageGc}: the two managers' options, whose collaborators
  * (runtime, image service, clock, logger, metrics, event recorder, pod state provider)
@@ -34,12 +39,15 @@ export const ContainerGcManagerToken: InjectionToken<ContainerGcManager> =
 export interface RegisterImageGcOptions {
   imageGc?: Partial<ImageGcManagerOptions>;
   containerGc?: Partial<ContainerGcManagerOptions>;
+  /** Container log rotation (kubelet `containerLogMaxSize`, `containerLogMaxFiles`, …). */
+  containerLogs?: Partial<ContainerLogManagerOptions>;
 }
 
 /**
- * Registers one shared {@link ImageGcManager} and one shared {@link ContainerGcManager}
- * (each created on first resolve; the policies are validated then, so a bad config
- * fails at start with an `InvalidConfigError`). Collaborators come from the options,
+ * Registers one shared {@link ImageGcManager}, one shared {@link ContainerGcManager}
+ * and one shared {@link ContainerLogManager}, which container GC uses to remove the
+ * logs of the containers it removes (each created on first resolve; the settings are
+ * validated then, so a bad config fails at start with an `InvalidConfigError`). Collaborators come from the options,
  * else from the container: `ContainerRuntime`, `ImageService`, `PodStateProvider`
  * (required), `Clock` (else the real clock), and `Logger`, `MetricsRegistry`,
  * `EventRecorder` when registered.
@@ -50,6 +58,7 @@ export function registerImageGc(
 ): void {
   let imageGc: ImageGcManager | undefined;
   let containerGc: ContainerGcManager | undefined;
+  let containerLogs: ContainerLogManager | undefined;
   const common = (resolver: TokenResolver) => {
     const logger = resolveOptional(resolver, Logger);
     const metrics = resolveOptional(resolver, MetricsRegistry);
@@ -74,10 +83,21 @@ export function registerImageGc(
       return imageGc;
     },
   });
+  container.register(ContainerLogManagerToken, {
+    useFactory: (resolver) => {
+      containerLogs ??= new ContainerLogManager({
+        ...common(resolver),
+        runtime: options.containerLogs?.runtime ?? resolver.resolve(ContainerRuntime),
+        ...options.containerLogs,
+      });
+      return containerLogs;
+    },
+  });
   container.register(ContainerGcManagerToken, {
     useFactory: (resolver) => {
       containerGc ??= new ContainerGcManager({
         ...common(resolver),
+        containerLogs: resolver.resolve(ContainerLogManagerToken),
         runtime: options.containerGc?.runtime ?? resolver.resolve(ContainerRuntime),
         podStateProvider:
           options.containerGc?.podStateProvider ?? resolver.resolve(PodStateProvider),

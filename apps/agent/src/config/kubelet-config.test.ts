@@ -65,6 +65,8 @@ describe('defaults (kubelet SetDefaults_KubeletConfiguration)', () => {
       healthzBindAddress: '127.0.0.1',
       containerLogMaxSize: '10Mi',
       containerLogMaxFiles: 5,
+      containerLogMaxWorkers: 1,
+      containerLogMonitorInterval: 10_000,
       shutdownGracePeriod: 0,
       shutdownGracePeriodCriticalPods: 0,
       authentication: {
@@ -344,6 +346,18 @@ describe('errors name the field', () => {
     );
     expect(errorOf('logging:\n  format: xml\n')).toContain(
       'KubeletConfiguration.logging.format: Invalid enum value',
+    );
+    expect(errorOf('containerLogMaxSize: 10 MB\n')).toContain(
+      'KubeletConfiguration.containerLogMaxSize: must be a quantity such as "10Mi"',
+    );
+    expect(errorOf('containerLogMaxFiles: 1\n')).toContain(
+      'KubeletConfiguration.containerLogMaxFiles: must be at least 2',
+    );
+    expect(errorOf('containerLogMonitorInterval: 1s\n')).toContain(
+      'KubeletConfiguration.containerLogMonitorInterval: must be at least 3s',
+    );
+    expect(errorOf('containerLogMaxWorkers: 0\n')).toContain(
+      'KubeletConfiguration.containerLogMaxWorkers: must be at least 1',
     );
   });
 

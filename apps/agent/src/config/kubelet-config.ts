@@ -5,7 +5,7 @@
  * value of the wrong type or a malformed duration is an error naming the field.
  */
 import { isIP } from 'node:net';
-import { InvalidConfigError } from '@nodeagent/core';
+import { InvalidConfigError, parseQuantity } from '@nodeagent/core';
 import { sysctlNamespace } from '@nodeagent/pod-lifecycle';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -117,8 +117,6 @@ export const notImplementedKubeletFields = [
   'featureGates',
   'failSwapOn',
   'memorySwap',
-  'containerLogMaxWorkers',
-  'containerLogMonitorInterval',
   'reservedSystemCPUs',
   'showHiddenMetricsForVersion',
   'systemReservedCgroup',
@@ -290,8 +288,22 @@ const fields = {
   evictionMaxPodGracePeriod: int32.default(0),
   evictionMinimumReclaim: stringMap.default({}),
   mergeDefaultEvictionSettings: z.boolean().default(false),
-  containerLogMaxSize: z.string().default('10Mi'),
+  containerLogMaxSize: z
+    .string()
+    .refine((q) => {
+      try {
+        parseQuantity(q);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be a quantity such as "10Mi"')
+    .default('10Mi'),
   containerLogMaxFiles: z.number().int().min(2, 'must be at least 2').default(5),
+  containerLogMaxWorkers: z.number().int().min(1, 'must be at least 1').default(1),
+  containerLogMonitorInterval: nonNegativeDuration
+    .refine((ms) => typeof ms !== 'number' || ms >= 3_000, 'must be at least 3s')
+    .default('10s'),
   logging: loggingSchema,
   shutdownGracePeriod: nonNegativeDuration.default('0s'),
   shutdownGracePeriodCriticalPods: nonNegativeDuration.default('0s'),
@@ -516,6 +528,10 @@ export interface KubeletConfiguration {
   containerLogMaxSize: string;
   /** Keep this many log files per container. Default 5. */
   containerLogMaxFiles: number;
+  /** Containers whose logs are rotated at the same time. Default 1. */
+  containerLogMaxWorkers: number;
+  /** Period of the log rotation passes, ms. Default 10 s; at least 3 s. */
+  containerLogMonitorInterval: number;
   logging: KubeletLogging;
   /** Graceful node shutdown delay, ms; 0 (default) disables it. */
   shutdownGracePeriod: number;
