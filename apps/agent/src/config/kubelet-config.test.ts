@@ -270,6 +270,15 @@ logging:
     expect(config).not.toHaveProperty('featureGates');
     expect(config.maxPods).toBe(10);
   });
+
+  it('reports a graceful node shutdown period as ignored (no logind inhibitor lock), not 0s', () => {
+    expect(parse('shutdownGracePeriod: 0s\n').ignoredFields).toEqual([]);
+    const { config, ignoredFields } = parse(
+      'shutdownGracePeriod: 30s\nshutdownGracePeriodCriticalPods: 10s\n',
+    );
+    expect(ignoredFields).toEqual(['shutdownGracePeriod', 'shutdownGracePeriodCriticalPods']);
+    expect(config.shutdownGracePeriod).toBe(30_000);
+  });
 });
 
 describe('errors name the field', () => {

@@ -533,7 +533,10 @@ export interface KubeletConfiguration {
   /** Period of the log rotation passes, ms. Default 10 s; at least 3 s. */
   containerLogMonitorInterval: number;
   logging: KubeletLogging;
-  /** Graceful node shutdown delay, ms; 0 (default) disables it. */
+  /**
+   * Graceful node shutdown delay, ms; 0 (default) disables it. Checked but not acted on
+   * (no systemd-logind inhibitor lock): a value above 0 is reported as ignored.
+   */
   shutdownGracePeriod: number;
   /** Part of shutdownGracePeriod reserved for critical pods, ms. Default 0. */
   shutdownGracePeriodCriticalPods: number;
@@ -714,7 +717,12 @@ export function parseKubeletConfigurationObject(
       },
     );
   }
-  const ignoredFields = notImplementedKubeletFields.filter((name) => name in raw);
+  const ignoredFields: string[] = notImplementedKubeletFields.filter((name) => name in raw);
+  // Graceful node shutdown needs systemd-logind's inhibitor locks (D-Bus), which
+  // nodeagent does not take: the fields are checked, but a set period has no effect.
+  for (const field of ['shutdownGracePeriod', 'shutdownGracePeriodCriticalPods'] as const) {
+    if (result.data[field] > 0) ignoredFields.push(field);
+  }
   return { config: applyDependentDefaults(result.data), ignoredFields };
 }
 
