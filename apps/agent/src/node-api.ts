@@ -1,9 +1,11 @@
 /**
- * The secured node API on :10250 (auth-server), wired to the agent's pods, runtime,
+ * The plain-HTTP healthz on 127.0.0.1:10248 and the secured node API on :10250
+ * (auth-server), wired to the agent's pods, runtime,
  * stats, metrics and — in API mode — the API server's TokenReview and
  * SubjectAccessReview.
  */
 import {
+  HealthzServer,
   NodeApiServerToken,
   kubeApiReviewClient,
   prometheusTextContentType,
@@ -11,7 +13,7 @@ import {
   type AuthReviewClient,
   type MetricsSource,
 } from '@nodeagent/auth-server';
-import { resolveToken, type Logger } from '@nodeagent/core';
+import { Clock, RealClock, resolveOptional, resolveToken, type Logger } from '@nodeagent/core';
 import { KubeApiClient, ServingCertificateManager } from '@nodeagent/kube-client';
 import { PodLifecycleToken } from '@nodeagent/pod-lifecycle';
 import type { DependencyContainer } from 'tsyringe';
@@ -61,14 +63,50 @@ function filteredMetrics(metrics: PromMetricsRegistry, prefix: string): MetricsS
   };
 }
 
-/** Registers the node API server and returns its component (started after pod-lifecycle). */
+/**
+ * The kubelet's plain-HTTP healthz (`healthzBindAddress:healthzPort`, `ping` only, as
+ * the kubelet's), unless `healthzPort` is 0. It runs with or without `enableServer`.
+ */
+function healthzComponent(
+  container: DependencyContainer,
+  config: AgentConfig,
+  logger: Logger,
+): AgentComponent[] {
+  const { healthzPort, healthzBindAddress } = config.kubelet;
+  if (healthzPort <= 0) return [];
+  let server: HealthzServer | undefined;
+  return [
+    {
+      name: 'healthz-server',
+      start: async () => {
+        server = new HealthzServer({
+          address: healthzBindAddress,
+          port: healthzPort,
+          clock: resolveOptional(container, Clock) ?? new RealClock(),
+          logger,
+        });
+        await server.start();
+      },
+      stop: async () => {
+        await server?.stop();
+        server = undefined;
+      },
+    },
+  ];
+}
+
+/**
+ * Registers the node API server and returns its components, the healthz server first
+ * (started after pod-lifecycle).
+ */
 export function registerNodeApi(
   container: DependencyContainer,
   config: AgentConfig,
   options: { apiMode: boolean; metrics: PromMetricsRegistry; logger: Logger },
 ): AgentComponent[] {
   const kubelet = config.kubelet;
-  if (!kubelet.enableServer) return [];
+  const healthz = healthzComponent(container, config, options.logger);
+  if (!kubelet.enableServer) return healthz;
   const { logger, metrics } = options;
   const needsWebhook =
     kubelet.authentication.webhook.enabled || kubelet.authorization.mode === 'Webhook';
@@ -127,6 +165,7 @@ export function registerNodeApi(
     },
   });
   return [
+    ...healthz,
     {
       name: 'node-api-server',
       start: async () => {

@@ -87,6 +87,14 @@ export type {
   LogSink,
 } from './container-log.js';
 export { logHealthCheck, pingHealthCheck, runHealthz, syncLoopHealthCheck } from './healthz.js';
+export {
+  HealthzServer,
+  createHealthzServer,
+  defaultHealthzBindAddress,
+  defaultHealthzPort,
+  healthzListenRetryMs,
+} from './healthz-server.js';
+export type { HealthzServerOptions } from './healthz-server.js';
 export type { HealthCheck, HealthzResult } from './healthz.js';
 export { defaultNodeLogDir, serveNodeLog } from './node-logs.js';
 export type { NodeLogOutcome } from './node-logs.js';

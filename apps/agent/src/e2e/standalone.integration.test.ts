@@ -5,9 +5,17 @@
  * cannot show (readiness).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createCriClient, type CriClient } from '@nodeagent/cri-client';
 import type { cri as api } from '@nodeagent/core';
 import { freeLoopbackPort } from '@nodeagent/testkit';
@@ -25,6 +33,7 @@ let manifestDir: string;
 let logFile: string;
 let agent: ChildProcess | undefined;
 let nodeApiPort: number;
+let healthzPort: number;
 
 function startAgent(): ChildProcess {
   const config = join(workDir, 'config.yaml');
@@ -42,7 +51,12 @@ function startAgent(): ChildProcess {
       // The node API on a free loopback port (never 0.0.0.0:10250 in tests).
       'address: 127.0.0.1',
       `port: ${nodeApiPort}`,
+      `healthzPort: ${healthzPort}`,
       'fileCheckFrequency: 20s',
+      // small, fast log rotation for the ContainerLogRotation scenario
+      'containerLogMaxSize: 16Ki',
+      'containerLogMaxFiles: 3',
+      'containerLogMonitorInterval: 3s',
       'logging:',
       '  format: json',
       '',
@@ -159,6 +173,7 @@ function logLines(text: string): Array<Record<string, unknown>> {
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'na-e2e-'));
   nodeApiPort = await freeLoopbackPort();
+  healthzPort = await freeLoopbackPort();
   await writeSysctlStandIn(join(workDir, 'proc-sys'));
   manifestDir = join(workDir, 'manifests');
   mkdirSync(manifestDir);
@@ -226,6 +241,59 @@ describe('nodeagent standalone on real containerd', () => {
     unlinkSync(join(manifestDir, 'sleeper.yaml'));
     await waitFor('sleeper gone', async () => (await sandboxesOf('sleeper')).length === 0, 20_000);
     expect(Date.now() - removedAt).toBeLessThan(3_000 + 5_000);
+  }, 90_000);
+
+  it('answers ok on the plain-HTTP healthz (http://127.0.0.1:<healthzPort>/healthz)', async () => {
+    const res = await waitFor('healthz to answer', () =>
+      fetch(`http://127.0.0.1:${healthzPort}/healthz`).catch(() => undefined),
+    );
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ok');
+  });
+
+  it('rotates a chatty container log, up to containerLogMaxFiles and never more (kubelet ContainerLogRotation)', async () => {
+    writeManifest(
+      'chatty.yaml',
+      busyboxPod(
+        'chatty',
+        'log',
+        `  restartPolicy: Never
+  containers:
+    - name: __CONTAINER__
+      image: __IMAGE__
+      command: ['sh', '-c', 'while true; do seq 1 100; sleep 0.1; done']
+`,
+      ),
+    );
+    const c = await waitFor('chatty running', () => runningContainer('chatty', 'log'));
+    const logPath = (await cri.containerStatus({ containerId: c.id })).status?.logPath ?? '';
+    expect(logPath).not.toBe('');
+    const logFiles = (): string[] => {
+      const dir = dirname(logPath);
+      const base = basename(logPath);
+      return readdirSync(dir).filter(
+        (n) => n === base || (n.startsWith(`${base}.`) && !n.endsWith('.tmp')),
+      );
+    };
+    const counts: number[] = [];
+    await waitFor(
+      'the log to be rotated up to 3 files',
+      async () => {
+        const files = logFiles();
+        counts.push(files.length);
+        return files.length === 3 && files.some((f) => f.endsWith('.gz')) ? files : undefined;
+      },
+      40_000,
+    );
+    // a few more rotation periods: never more than 3 files
+    const until = Date.now() + 7_000;
+    while (Date.now() < until) {
+      counts.push(logFiles().length);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(Math.max(...counts)).toBeLessThanOrEqual(3);
+    unlinkSync(join(manifestDir, 'chatty.yaml'));
+    await waitFor('chatty gone', async () => (await sandboxesOf('chatty')).length === 0, 20_000);
   }, 90_000);
 
   it('restarts a container whose liveness probe fails (restart count 1)', async () => {
@@ -311,28 +379,39 @@ describe('nodeagent standalone on real containerd', () => {
       ),
     );
     // Starts: #0 at once, #1 at once (first restart is immediate), #2 after 10 s, #3 after 20 s.
-    const created = async (n: number): Promise<api.Container[]> => {
-      const all = (await containersOf('crash')).filter((c) => c.metadata?.name === 'boom');
-      return all.length >= n ? all.sort((a, b) => a.createdAt - b.createdAt) : [];
-    };
+    // Container GC (every minute) may remove dead attempts meanwhile, so every attempt is
+    // recorded while it can be seen: creation, restart count and, once exited, finish.
+    const seen = new Map<string, { createdAt: number; finishedAt: number; restart: number }>();
     const four = await waitFor(
       'four attempts',
       async () => {
-        const list = await created(4);
-        return list.length >= 4 ? list : undefined;
+        for (const c of await containersOf('crash')) {
+          if (c.metadata?.name !== 'boom') continue;
+          const entry = seen.get(c.id) ?? {
+            createdAt: c.createdAt / 1e6,
+            finishedAt: 0,
+            restart: restartCount(c),
+          };
+          seen.set(c.id, entry);
+          if (entry.finishedAt === 0 && c.state === 'CONTAINER_EXITED') {
+            const st = await cri.containerStatus({ containerId: c.id }).catch(() => undefined);
+            entry.finishedAt = (st?.status?.finishedAt ?? 0) / 1e6;
+          }
+        }
+        const list = [...seen.values()].sort((a, b) => a.createdAt - b.createdAt);
+        return list.length >= 4 && list.slice(0, 3).every((e) => e.finishedAt > 0)
+          ? list.slice(0, 4)
+          : undefined;
       },
       60_000,
     );
-    const statuses = await Promise.all(four.map((c) => cri.containerStatus({ containerId: c.id })));
-    const finished = statuses.map((s) => (s.status?.finishedAt ?? 0) / 1e6);
-    const createdAt = four.map((c) => c.createdAt / 1e6);
-    const gap2 = createdAt[2]! - finished[1]!;
-    const gap3 = createdAt[3]! - finished[2]!;
+    const gap2 = four[2]!.createdAt - four[1]!.finishedAt;
+    const gap3 = four[3]!.createdAt - four[2]!.finishedAt;
     expect(gap2).toBeGreaterThanOrEqual(9_500);
     expect(gap2).toBeLessThan(13_000);
     expect(gap3).toBeGreaterThanOrEqual(19_500);
     expect(gap3).toBeLessThan(23_000);
-    expect(four.map(restartCount)).toEqual([0, 1, 2, 3]);
+    expect(four.map((e) => e.restart)).toEqual([0, 1, 2, 3]);
     unlinkSync(join(manifestDir, 'crash.yaml'));
   }, 90_000);
 

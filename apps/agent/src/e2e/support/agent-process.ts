@@ -57,15 +57,17 @@ export function writeNodeKubeconfig(
  * Writes `<workDir>/config.yaml`, the KubeletConfiguration of the API-mode tests: no
  * host firewall changes, static pods from `manifestDir`, the test runtime's CRI
  * endpoint and cgroup root, pod logs under `<workDir>/logs`, the node API on
- * 127.0.0.1:`nodeApiPort`, JSON logs. Returns its path.
+ * 127.0.0.1:`nodeApiPort`, the plain healthz on 127.0.0.1:`healthzPort` (off by default,
+ * so that agents running side by side do not contend for 10248), JSON logs. Returns its path.
  */
 export function writeApiModeAgentConfig(options: {
   workDir: string;
   manifestDir: string;
   env: ReturnType<typeof realRuntime>;
   nodeApiPort: number;
+  healthzPort?: number;
 }): string {
-  const { workDir, manifestDir, env, nodeApiPort } = options;
+  const { workDir, manifestDir, env, nodeApiPort, healthzPort = 0 } = options;
   const path = join(workDir, 'config.yaml');
   writeFileSync(
     path,
@@ -79,6 +81,7 @@ export function writeApiModeAgentConfig(options: {
       `cgroupRoot: ${env.cgroupRoot}`,
       'address: 127.0.0.1',
       `port: ${nodeApiPort}`,
+      `healthzPort: ${healthzPort}`,
       'logging:',
       '  format: json',
       '',
