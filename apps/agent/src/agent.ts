@@ -23,6 +23,7 @@ import { registerPleg } from '@nodeagent/pleg';
 import {
   PodLifecycleToken,
   createPodContainerManager,
+  imagePullConcurrency,
   podFullName,
   registerPodLifecycle,
 } from '@nodeagent/pod-lifecycle';
@@ -276,8 +277,13 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
           await cgroups.ensureQosCgroups();
         }
         const admitHandlers = await createAdmitHandlers(container, config, { apiMode, logger });
+        const maxParallelImagePulls = imagePullConcurrency(
+          kubelet.serializeImagePulls,
+          kubelet.maxParallelImagePulls,
+        );
         registerPodLifecycle(container, {
           admitHandlers,
+          ...(maxParallelImagePulls !== undefined ? { maxParallelImagePulls } : {}),
           ...(cgroups ? { cgroups } : {}),
           nodeName: config.nodeName,
           rootDir: config.rootDir,

@@ -59,3 +59,4 @@ export * from './kuberuntime/index.js';
 export * from './cm/index.js';
 export * from './eviction/index.js';
 export * from './admission/index.js';
+export { imagePullConcurrency, limitImagePulls } from './images/pull-limiter.js';

@@ -20,6 +20,7 @@ import {
   type FactoryRegistry,
   type InjectionToken,
 } from '@nodeagent/core';
+import { limitImagePulls } from './images/pull-limiter.js';
 import { PodLifecycle, type PodLifecycleOptions } from './pod-lifecycle.js';
 
 export const PodLifecycleToken: InjectionToken<PodLifecycle> =
@@ -48,7 +49,13 @@ export type RegisterPodLifecycleOptions = Omit<
       PodLifecycleOptions,
       'sources' | 'probes' | 'configMaps' | 'secrets' | 'statusManager' | 'mirrorClient'
     >
-  >;
+  > & {
+    /**
+     * Image pulls run at once (kubelet: 1 with `serializeImagePulls`, the default, else
+     * `maxParallelImagePulls`); unset: no limit. See `imagePullConcurrency`.
+     */
+    maxParallelImagePulls?: number;
+  };
 
 /**
  * Registers one `PodLifecycle` (token `PodLifecycle`), built from the container's
@@ -57,7 +64,8 @@ export type RegisterPodLifecycleOptions = Omit<
  * ConfigMapManager, SecretManager, ServiceLister (service-link env variables) and PodVolumePlugins (without them ConfigMap/Secret references behave as
  * on a kubelet without an API server: missing, unless optional), PodStatusManager and
  * MirrorClient (API mode), and MetricsRegistry (the kubelet's pod metrics; `options.metrics`
- * wins).
+ * wins). With `maxParallelImagePulls` the image service's pulls are queued
+ * ({@link limitImagePulls}).
  */
 export function registerPodLifecycle(
   container: FactoryRegistry,
@@ -79,10 +87,15 @@ export function registerPodLifecycle(
       const statusManager = options.statusManager ?? resolveOptional(r, PodStatusManager);
       const mirrorClient = options.mirrorClient ?? resolveOptional(r, MirrorClient);
       const metrics = options.metrics ?? resolveOptional(r, MetricsRegistry);
+      const { maxParallelImagePulls, ...lifecycleOptions } = options;
+      const images = r.resolve(ImageService);
       instance = new PodLifecycle({
-        ...options,
+        ...lifecycleOptions,
         runtime: r.resolve(ContainerRuntime),
-        images: r.resolve(ImageService),
+        images:
+          maxParallelImagePulls === undefined
+            ? images
+            : limitImagePulls(images, maxParallelImagePulls),
         cache: pleg.cache,
         pleg,
         clock: r.resolve(Clock),
