@@ -93,6 +93,14 @@ describe('limitImagePulls', () => {
     await c;
   });
 
+  it('wraps a service whose methods are frozen, as the CRI client is', async () => {
+    const { images } = slowImages();
+    const frozen = Object.freeze({ ...images }) as ImageService;
+    const limited = limitImagePulls(frozen, 1);
+    await expect(limited.listImages({})).resolves.toEqual({ images: [] });
+    expect(typeof limited.pullImage).toBe('function');
+  });
+
   it('passes other methods through', async () => {
     const { images } = slowImages();
     await expect(limitImagePulls(images, 1).listImages({})).resolves.toEqual({ images: [] });

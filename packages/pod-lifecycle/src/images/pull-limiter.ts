@@ -77,12 +77,14 @@ export function limitImagePulls(images: ImageService, maxParallel: number): Imag
     }
   };
 
-  return new Proxy(images, {
-    get(target, prop, receiver) {
+  // An empty target: the CRI client's methods are read-only, non-configurable
+  // properties, and a Proxy over it may not answer them with other functions.
+  return new Proxy({} as ImageService, {
+    get(_target, prop) {
       if (prop === 'pullImage') return pullImage;
-      const value: unknown = Reflect.get(target, prop, receiver);
+      const value: unknown = Reflect.get(images, prop);
       return typeof value === 'function'
-        ? (value as (...a: unknown[]) => unknown).bind(target)
+        ? (value as (...a: unknown[]) => unknown).bind(images)
         : value;
     },
   });
