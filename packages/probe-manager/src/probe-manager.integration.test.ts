@@ -197,7 +197,7 @@ describe('probers against real containers', () => {
       r.run(resolveProbe({ grpc: { port: health.port, service: 'ready' } }), t),
     ).resolves.toEqual({
       result: 'Success',
-      output: 'service is healthy',
+      output: 'service healthy',
     });
     await expect(
       r.run(resolveProbe({ grpc: { port: health.port, service: 'not-ready' } }), t),

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { FakeClock } from '@nodeagent/core/testing';
+import { freeLoopbackPort } from '@nodeagent/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHealthServer, type HealthServer } from '../__fixtures__/health-server.js';
 import {
@@ -13,8 +14,11 @@ import { GrpcProber } from './grpc.js';
 let health: HealthServer;
 let bare: grpc.Server;
 let barePort: number;
+/** A loopback port nothing listens on. */
+let closedPort: number;
 
 beforeAll(async () => {
+  closedPort = await freeLoopbackPort();
   health = await startHealthServer({ '': 1, db: 2, cache: 0 });
   bare = new grpc.Server();
   barePort = await new Promise<number>((resolve, reject) =>
@@ -44,7 +48,7 @@ describe('GrpcProber', () => {
   it('SERVING is success, with the kube-probe user agent', async () => {
     await expect(prober.probe('127.0.0.1', '', health.port, 1)).resolves.toEqual({
       result: 'Success',
-      output: 'service is healthy',
+      output: 'service healthy',
     });
     expect(health.userAgents.at(-1)).toMatch(/^kube-probe\/1\.36/);
   });
@@ -72,12 +76,35 @@ describe('GrpcProber', () => {
     );
   });
 
-  it('a closed port fails as Unavailable', async () => {
-    const out = await prober.probe('127.0.0.1', '', 1, 1);
-    expect(out.result).toBe('Failure');
-    expect(out.output).toMatch(
-      /^error: health rpc probe failed: rpc error: code = Unavailable desc = /,
+  it('a closed port is retried until the timeout, then fails like the blocking dial', async () => {
+    const clock = new FakeClock();
+    const timed = new GrpcProber(clock);
+    let done = false;
+    const pending = timed.probe('127.0.0.1', '', closedPort, 2).finally(() => {
+      done = true;
+    });
+    // Refused connections do not end the probe early.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    await clock.advance(1_999);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    await expect(pending).resolves.toEqual({
+      result: 'Failure',
+      output: `timeout: failed to connect service "127.0.0.1:${closedPort}" within 2s: context deadline exceeded`,
+    });
+  });
+
+  it('rejects (an error) when aborted while connecting', async () => {
+    const controller = new AbortController();
+    const pending = new GrpcProber(new FakeClock()).probe(
+      '127.0.0.1',
+      '',
+      closedPort,
+      5,
+      controller.signal,
     );
+    controller.abort(new Error('worker stopped'));
+    await expect(pending).rejects.toThrow('worker stopped');
   });
 
   it('times out on the injected clock', async () => {

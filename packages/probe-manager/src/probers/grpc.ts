@@ -20,9 +20,12 @@ function codeName(code: number): string {
 /**
  * gRPC probes (kubelet `probe/grpc`): calls `grpc.health.v1.Health/Check` with the
  * action's `service` on `podIP:port` over plaintext HTTP/2 with User-Agent
- * `kube-probe/<version>`; success only when the answer is `SERVING`. Everything else
- * is a failure with the kubelet's message: not serving (`service unhealthy (responded
- * with "NOT_SERVING")`), Unimplemented, the timeout (`timeout: health rpc did not
+ * `kube-probe/<version>`; success (`service healthy`) only when the answer is `SERVING`.
+ * Like the kubelet's blocking dial, the connection is retried (a refused port too)
+ * until it is ready or the probe timeout passes (`timeout: failed to connect service
+ * "10.0.0.1:2333" within 1s: context deadline exceeded`). Everything else is a failure
+ * with the kubelet's message: not serving (`service unhealthy (responded with
+ * "NOT_SERVING")`), Unimplemented, the RPC timeout (`timeout: health rpc did not
  * complete within 1s`), or any other RPC error. One channel per attempt, closed after.
  */
 export class GrpcProber {
@@ -52,6 +55,8 @@ export class GrpcProber {
       });
       let settled = false;
       let timedOut = false;
+      let call: grpc.ClientUnaryCall | undefined;
+      const channel = client.getChannel();
       const settle = (fn: () => void): void => {
         if (settled) return;
         settled = true;
@@ -60,57 +65,81 @@ export class GrpcProber {
         client.close();
         fn();
       };
-      const call = client.makeUnaryRequest<string, number>(
-        healthCheckPath,
-        encodeHealthCheckRequest,
-        (buf) => decodeHealthCheckResponse(buf),
-        service,
-        new grpc.Metadata(),
-        {},
-        (err, status) => {
-          if (err) {
-            if (timedOut) {
+      const startCall = (): void => {
+        call = client.makeUnaryRequest<string, number>(
+          healthCheckPath,
+          encodeHealthCheckRequest,
+          (buf) => decodeHealthCheckResponse(buf),
+          service,
+          new grpc.Metadata(),
+          {},
+          (err, status) => {
+            if (err) {
+              if (timedOut) {
+                settle(() =>
+                  resolve({
+                    result: 'Failure',
+                    output: `timeout: health rpc did not complete within ${goDuration(timeoutSeconds)}`,
+                  }),
+                );
+                return;
+              }
+              if (signal?.aborted) {
+                settle(() => reject(signal.reason as Error));
+                return;
+              }
+              const output =
+                err.code === grpc.status.UNIMPLEMENTED
+                  ? `error: this server does not implement the grpc health protocol (grpc.health.v1.Health): ${err.details}`
+                  : err.code === grpc.status.DEADLINE_EXCEEDED
+                    ? `timeout: health rpc did not complete within ${goDuration(timeoutSeconds)}`
+                    : `error: health rpc probe failed: rpc error: code = ${codeName(err.code)} desc = ${err.details}`;
+              settle(() => resolve({ result: 'Failure', output }));
+              return;
+            }
+            const value = status ?? 0;
+            if (value !== 1) {
+              const name = servingStatusNames[value] ?? String(value);
               settle(() =>
                 resolve({
                   result: 'Failure',
-                  output: `timeout: health rpc did not complete within ${goDuration(timeoutSeconds)}`,
+                  output: `service unhealthy (responded with ${JSON.stringify(name)})`,
                 }),
               );
               return;
             }
-            if (signal?.aborted) {
-              settle(() => reject(signal.reason as Error));
-              return;
-            }
-            const output =
-              err.code === grpc.status.UNIMPLEMENTED
-                ? `error: this server does not implement the grpc health protocol (grpc.health.v1.Health): ${err.details}`
-                : err.code === grpc.status.DEADLINE_EXCEEDED
-                  ? `timeout: health rpc did not complete within ${goDuration(timeoutSeconds)}`
-                  : `error: health rpc probe failed: rpc error: code = ${codeName(err.code)} desc = ${err.details}`;
-            settle(() => resolve({ result: 'Failure', output }));
-            return;
-          }
-          const value = status ?? 0;
-          if (value !== 1) {
-            const name = servingStatusNames[value] ?? String(value);
-            settle(() =>
-              resolve({
-                result: 'Failure',
-                output: `service unhealthy (responded with ${JSON.stringify(name)})`,
-              }),
-            );
-            return;
-          }
-          settle(() => resolve({ result: 'Success', output: 'service is healthy' }));
-        },
-      );
+            settle(() => resolve({ result: 'Success', output: 'service healthy' }));
+          },
+        );
+      };
+      // kubelet: grpc.DialContext(..., WithBlock()) — wait for the connection to be
+      // READY (a refused or failing connection is retried) until the probe timeout.
+      const awaitReady = (): void => {
+        if (settled || call) return;
+        const state = channel.getConnectivityState(true);
+        if (state === grpc.connectivityState.READY) startCall();
+        else if (state !== grpc.connectivityState.SHUTDOWN)
+          channel.watchConnectivityState(state, Infinity, awaitReady);
+      };
       const timer = this.clock.setTimeout(() => {
+        if (!call) {
+          settle(() =>
+            resolve({
+              result: 'Failure',
+              output: `timeout: failed to connect service ${JSON.stringify(addr)} within ${goDuration(timeoutSeconds)}: context deadline exceeded`,
+            }),
+          );
+          return;
+        }
         timedOut = true;
         call.cancel();
       }, timeoutSeconds * 1000);
-      const onAbort = (): void => call.cancel();
+      const onAbort = (): void => {
+        if (call) call.cancel();
+        else settle(() => reject(signal?.reason as Error));
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
+      awaitReady();
     });
   }
 }
