@@ -259,6 +259,23 @@ export const servedResources: readonly ResourceInfo[] = [
     subresources: [{ name: 'approval', verbs: ['get', 'patch', 'update'] }],
   },
   {
+    // RuntimeClasses name the CRI handler a pod's sandbox runs with; the kubelet looks
+    // a pod's `runtimeClassName` up before RunPodSandbox (kubelet runtimeclass.Manager).
+    group: 'node.k8s.io',
+    version: 'v1',
+    plural: 'runtimeclasses',
+    singular: 'runtimeclass',
+    kind: 'RuntimeClass',
+    listKind: 'RuntimeClassList',
+    namespaced: false,
+    shortNames: [],
+    hasStatus: false,
+    allowCreateOnUpdate: false,
+    hasGeneration: false,
+    fieldLabels: [],
+    categories: [],
+  },
+  {
     // The kubelet keeps one CSINode per node (named after it) listing the registered
     // CSI drivers with their node id, topology keys and volume limit.
     group: 'storage.k8s.io',

@@ -153,6 +153,7 @@ describe('test API server', () => {
         expect.objectContaining({ name: 'authentication.k8s.io' }),
         expect.objectContaining({ name: 'authorization.k8s.io' }),
         expect.objectContaining({ name: 'certificates.k8s.io' }),
+        expect.objectContaining({ name: 'node.k8s.io' }),
         expect.objectContaining({
           name: 'storage.k8s.io',
           preferredVersion: { groupVersion: 'storage.k8s.io/v1', version: 'v1' },

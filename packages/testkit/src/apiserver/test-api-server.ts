@@ -919,6 +919,22 @@ class ApiServerImpl {
         }),
       };
     }
+    // One group's versions (kube-apiserver `/apis/<group>`, an APIGroup).
+    const groupName = /^\/apis\/([^/]+)$/.exec(p)?.[1];
+    if (groupName !== undefined) {
+      const versions = [
+        ...new Set(servedResources.filter((r) => r.group === groupName).map((r) => r.version)),
+      ].map((version) => ({ groupVersion: `${groupName}/${version}`, version }));
+      const preferred = versions[0];
+      if (!preferred) return undefined;
+      return {
+        kind: 'APIGroup',
+        apiVersion: 'v1',
+        name: groupName,
+        versions,
+        preferredVersion: preferred,
+      };
+    }
     const gv = p === '/api/v1' ? 'v1' : /^\/apis\/([^/]+\/[^/]+)$/.exec(p)?.[1];
     if (gv !== undefined) {
       const resources = servedResources.filter((r) => apiVersionOf(r) === gv);
