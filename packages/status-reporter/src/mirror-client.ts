@@ -19,6 +19,11 @@ export interface ApiMirrorClientOptions {
   /** This node's name (the mirror pods' owner). */
   nodeName: string;
   logger?: Logger;
+  /**
+   * Called after a mirror pod was created (not when it already existed), with the
+   * static pod: the status manager writes the static pod's status to the new mirror.
+   */
+  onMirrorPodCreated?: (staticPod: k8s.Pod) => void;
 }
 
 function httpCode(err: unknown): number | undefined {
@@ -87,11 +92,13 @@ export class ApiMirrorClient implements MirrorClient {
   private readonly api: Pick<KubeApi, 'core'>;
   private readonly nodeName: string;
   private readonly logger: Logger;
+  private readonly onMirrorPodCreated: ((staticPod: k8s.Pod) => void) | undefined;
 
   constructor(options: ApiMirrorClientOptions) {
     this.api = options.api;
     this.nodeName = options.nodeName;
     this.logger = (options.logger ?? noopLogger).child({ component: 'mirror_client' });
+    this.onMirrorPodCreated = options.onMirrorPodCreated;
   }
 
   /**
@@ -117,6 +124,7 @@ export class ApiMirrorClient implements MirrorClient {
         { cause: err, operation: 'pods/create' },
       );
     }
+    this.onMirrorPodCreated?.(staticPod);
   }
 
   /**

@@ -438,6 +438,52 @@ describe('ApiPodStatusManager', () => {
     expect(apiPod(`web-${node}`)).toBeDefined();
   });
 
+  it('rewrites an unchanged static pod status to a mirror pod recreated after a delete (mirror_pod_test "recreated when mirror pod gracefully deleted")', async () => {
+    if (!server.store.tryGet(server.store.resource('nodes'), '', node))
+      server.store.create(server.store.resource('nodes'), '', { metadata: { name: node } });
+    const hash = 'recreatedhash';
+    const staticPod: k8s.Pod = {
+      metadata: {
+        name: `db-${node}`,
+        namespace,
+        uid: hash,
+        annotations: {
+          [PodAnnotation.ConfigSource]: 'file',
+          [PodAnnotation.ConfigHash]: hash,
+        },
+      },
+      spec: { nodeName: node, containers: [{ name: 'app', image: 'busybox' }] },
+    };
+    const mirrors = new ApiMirrorClient({
+      api,
+      nodeName: node,
+      onMirrorPodCreated: (p) => manager.mirrorPodCreated(p.metadata.uid ?? ''),
+    });
+    await mirrors.createMirrorPod(staticPod);
+    manager.setPodStatus(staticPod, runningStatus());
+    await settle();
+    expect(apiPod(`db-${node}`)?.status?.phase).toBe('Running');
+    // The mirror is deleted and recreated (empty status); the pod's status is the same.
+    expect(await mirrors.deleteMirrorPod(`db-${node}_${namespace}`)).toBe(true);
+    await mirrors.createMirrorPod(staticPod);
+    expect(apiPod(`db-${node}`)?.status?.phase).not.toBe('Running');
+    manager.setPodStatus(staticPod, runningStatus()); // unchanged: no write by itself
+    await settle();
+    expect(apiPod(`db-${node}`)?.status?.phase).toBe('Running');
+    expect(apiPod(`db-${node}`)?.status?.containerStatuses?.[0]?.ready).toBe(true);
+  });
+
+  it('mirrorPodCreated ignores unknown and non-static pods', async () => {
+    const pod = createPod('plain');
+    manager.setPodStatus(pod, runningStatus());
+    await settle();
+    const writes = statusPatches().length;
+    manager.mirrorPodCreated(pod.metadata.uid ?? '');
+    manager.mirrorPodCreated('no-such-uid');
+    await settle();
+    expect(statusPatches()).toHaveLength(writes);
+  });
+
   it('only caches statuses until started, and removeOrphanedStatuses forgets pods', async () => {
     await manager.stop();
     manager = new ApiPodStatusManager({ api, clock, random: { float: () => 0 } });

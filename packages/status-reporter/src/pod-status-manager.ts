@@ -175,6 +175,25 @@ export class ApiPodStatusManager implements PodStatusManager {
     this.updateStatus(pod, terminatedPodStatus(pod, base), true, true);
   }
 
+  /**
+   * A mirror pod was just created for the static pod `staticPodUid`: its status on the
+   * API server is empty, so the cached status is written to it again even when it did
+   * not change (the kubelet's `needsReconcile`, which compares the mirror pod's status
+   * with the cached one on every sync, finds the same difference). Unknown or
+   * non-static UIDs are ignored.
+   */
+  mirrorPodCreated(staticPodUid: string): void {
+    const entry = this.entries.get(staticPodUid);
+    if (entry === undefined || !entry.staticPod) return;
+    entry.version++;
+    if (entry.failures === 0) {
+      entry.retryAt = undefined;
+      this.wake(this.clock.monotonicNow() + this.updateDelayMs);
+    } else if (entry.retryAt === undefined) {
+      this.wake(this.clock.monotonicNow() + this.updateDelayMs);
+    }
+  }
+
   removeOrphanedStatuses(desiredPodUids: ReadonlySet<string>): void {
     for (const uid of [...this.entries.keys()]) {
       if (!desiredPodUids.has(uid)) {

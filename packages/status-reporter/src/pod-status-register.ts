@@ -67,6 +67,12 @@ export function registerPodStatusReporting(
           api: options.api ?? r.resolve(KubeApiClient),
           nodeName: options.nodeName,
           ...(log ? { logger: log } : {}),
+          // A new mirror pod has an empty status: the status manager rewrites it.
+          onMirrorPodCreated: (staticPod) => {
+            const statuses = r.resolve(PodStatusManager);
+            const uid = staticPod.metadata.uid;
+            if (statuses instanceof ApiPodStatusManager && uid) statuses.mirrorPodCreated(uid);
+          },
         });
       }
       return mirrors;
