@@ -79,6 +79,10 @@ export function registerNodeProtection(
     rootDir: config.rootDir,
     podLogsDir: kubelet.podLogsDir,
     nodeName: config.nodeName,
+    // The "pods" system container is the QoS hierarchy's root (kubelet GetPodCgroupRoot).
+    ...(kubelet.cgroupsPerQOS
+      ? { systemCgroups: { pods: join(kubelet.cgroupRoot || '/', 'kubepods') } }
+      : {}),
     logger: logger.child({ component: 'node-stats' }),
   });
 

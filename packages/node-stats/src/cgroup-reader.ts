@@ -92,9 +92,51 @@ export class CgroupReader {
     };
   }
 
+  /**
+   * Number of processes in the cgroup and its descendants (the lines of every
+   * `cgroup.procs`; v1 in the `pids` hierarchy, else `memory`, else `cpu,cpuacct`), as
+   * cadvisor's `ProcessStats.ProcessCount`; undefined when the cgroup does not exist.
+   */
+  async processCount(cgroup: string): Promise<number | undefined> {
+    const hierarchies =
+      (await this.version()) === 'v2' ? [''] : ['pids', 'memory', 'cpu,cpuacct', 'cpuacct'];
+    for (const h of hierarchies) {
+      const n = await this.countProcs(this.dir(h, cgroup));
+      if (n !== undefined) return n;
+    }
+    return undefined;
+  }
+
+  private async countProcs(dir: string, depth = 0): Promise<number | undefined> {
+    const text = await this.readOptional(`${dir}/cgroup.procs`);
+    if (text === undefined) return undefined;
+    let n = text.split('\n').filter((l) => l.trim() !== '').length;
+    if (depth >= 8) return n;
+    let entries: string[];
+    try {
+      entries = await this.fs.readdir(dir);
+    } catch {
+      return n;
+    }
+    for (const name of entries) {
+      const child = `${dir}/${name}`;
+      // Child cgroups are the directories; the rest are control files.
+      const isDir = await this.fs.lstat(child).then(
+        (st) => st.isDirectory(),
+        () => false,
+      );
+      if (isDir) n += (await this.countProcs(child, depth + 1)) ?? 0;
+    }
+    return n;
+  }
+
   private path(hierarchy: string, cgroup: string, file: string): string {
+    return `${this.dir(hierarchy, cgroup)}/${file}`;
+  }
+
+  private dir(hierarchy: string, cgroup: string): string {
     const rel = cgroup === '/' || cgroup === '' ? '' : `/${cgroup.replace(/^\/+|\/+$/g, '')}`;
-    return `${this.cgroupRoot}${hierarchy ? `/${hierarchy}` : ''}${rel}/${file}`;
+    return `${this.cgroupRoot}${hierarchy ? `/${hierarchy}` : ''}${rel}`;
   }
 
   private async readOptional(path: string): Promise<string | undefined> {

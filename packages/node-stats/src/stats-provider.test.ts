@@ -4,7 +4,12 @@ import { FakeRuntime } from '@nodeagent/testkit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryFs } from './__fixtures__/memory-fs.js';
 import { tmpfsMagic } from './host-fs.js';
-import { createStatsProvider, type NodeStatsProvider } from './stats-provider.js';
+import {
+  cgroupFromProcFile,
+  createStatsProvider,
+  pidFromVerboseInfo,
+  type NodeStatsProvider,
+} from './stats-provider.js';
 
 const rootDir = '/var/lib/nodeagent';
 const podLogsDir = '/var/log/pods';
@@ -229,6 +234,43 @@ describe('NodeStatsProvider: pods', () => {
     });
   });
 
+  it("process_stats without sandbox stats: the sum of the containers' cgroup process counts (kubelet addProcessStats)", async () => {
+    const p = pod('web', ['app', 'sidecar']);
+    usage.set(p.ids[0]!, { cpu: 1e9, ws: 5, layer: 1 });
+    usage.set(p.ids[1]!, { cpu: 1e9, ws: 5, layer: 1 });
+    // app: pid 101 in a v1 pids cgroup with 2 processes and a child cgroup with 1 more;
+    // sidecar: pid 202 in a cgroup with 3 processes.
+    const pids: Record<string, number> = { [p.ids[0]!]: 101, [p.ids[1]!]: 202 };
+    const statusCalls: string[] = [];
+    runtime.containerStatus = (req) => {
+      statusCalls.push(req?.containerId ?? '');
+      const pid = pids[req?.containerId ?? ''];
+      return Promise.resolve({
+        status: null,
+        info: pid === undefined ? {} : { info: JSON.stringify({ pid, sandboxID: p.sandbox }) },
+      });
+    };
+    const podCg = '/kubepods/besteffort/poduid-web';
+    fs.write('/proc/101/cgroup', `12:pids:${podCg}/app\n4:memory:${podCg}/app\n0::/\n`);
+    fs.write('/proc/202/cgroup', `12:pids:${podCg}/sidecar\n4:memory:${podCg}/sidecar\n`);
+    fs.write(`/sys/fs/cgroup/pids${podCg}/app/cgroup.procs`, '101\n140\n');
+    fs.write(`/sys/fs/cgroup/pids${podCg}/app/sub/cgroup.procs`, '150\n');
+    fs.write(`/sys/fs/cgroup/pids${podCg}/sidecar/cgroup.procs`, '202\n203\n204\n');
+    const plain = createStatsProvider({ runtime, images: runtime, rootDir, clock, fs });
+    const ps = (await plain.listPodStats()).find((x) => x.podRef.uid === p.uid);
+    expect(ps?.process_stats).toEqual({ process_count: 6 });
+    // The cgroup of a running container is looked up once.
+    await plain.listPodStats();
+    expect(statusCalls.sort()).toEqual([...p.ids].sort());
+    // A container whose cgroup cannot be found counts nothing; none known: no process_stats.
+    delete pids[p.ids[0]!];
+    delete pids[p.ids[1]!];
+    const fresh = createStatsProvider({ runtime, images: runtime, rootDir, clock, fs });
+    expect((await fresh.listPodStats()).find((x) => x.podRef.uid === p.uid)?.process_stats).toBe(
+      undefined,
+    );
+  });
+
   it('does not ask ListPodSandboxStats by default (the kubelet feature gate is off)', async () => {
     let calls = 0;
     runtime.listPodSandboxStats = () => {
@@ -415,5 +457,21 @@ describe('NodeStatsProvider: pods', () => {
   it('fails like the kubelet when the runtime cannot list container stats', async () => {
     runtime.listContainerStats = () => Promise.reject(new Error('runtime down'));
     await expect(provider.summary()).rejects.toThrow('runtime down');
+  });
+});
+
+describe('container cgroups for process counts', () => {
+  it('reads the PID from a verbose ContainerStatus info', () => {
+    expect(pidFromVerboseInfo({ info: '{"pid":4242,"sandboxID":"x"}' })).toBe(4242);
+    expect(pidFromVerboseInfo({ info: 'not json' })).toBeUndefined();
+    expect(pidFromVerboseInfo({ info: '{"pid":0}' })).toBeUndefined();
+    expect(pidFromVerboseInfo(undefined)).toBeUndefined();
+  });
+
+  it('takes the unified line on cgroup v2, the pids (else memory) line on v1', () => {
+    expect(cgroupFromProcFile('0::/kubepods/pod1/abc\n')).toBe('/kubepods/pod1/abc');
+    expect(cgroupFromProcFile('12:pids:/k/p/c\n4:memory:/k/p/m\n0::/\n')).toBe('/k/p/c');
+    expect(cgroupFromProcFile('4:memory:/k/p/m\n3:cpu,cpuacct:/k/p/c\n')).toBe('/k/p/m');
+    expect(cgroupFromProcFile('')).toBe('');
   });
 });

@@ -36,7 +36,9 @@ import { MachineReader } from './machine-reader.js';
 export type StatsRuntime = Pick<
   ContainerRuntime,
   'listPodSandbox' | 'listContainers' | 'listContainerStats' | 'listPodSandboxStats'
->;
+> &
+  /** Verbose ContainerStatus (the container's PID) locates its cgroup for process counts; without it pods have no `process_stats` unless from ListPodSandboxStats. */
+  Partial<Pick<ContainerRuntime, 'containerStatus'>>;
 
 /** Options of {@link createStatsProvider}. */
 export interface StatsProviderOptions {
@@ -154,6 +156,9 @@ export class NodeStatsProvider implements StatsProvider {
   private readonly defaultInterfaceName: string;
   private readonly volumeUsage = new Map<string, CachedUsage>();
   private readonly systemFirstSeenMs = new Map<string, number>();
+  /** Cgroup of each running container, by container ID ('' when it could not be found). */
+  private readonly containerCgroups = new Map<string, string>();
+  private readonly procRoot: string;
   private readonly createdMs: number;
   private sandboxStatsSupported: boolean;
   private timer: Timer | undefined;
@@ -164,7 +169,8 @@ export class NodeStatsProvider implements StatsProvider {
     this.clock = options.clock;
     this.logger = (options.logger ?? noopLogger).child({ component: 'node-stats' });
     this.cgroups = new CgroupReader(this.fs, options.cgroupRoot ?? '/sys/fs/cgroup');
-    this.machine = new MachineReader(this.fs, this.cgroups, options.procRoot ?? '/proc');
+    this.procRoot = options.procRoot ?? '/proc';
+    this.machine = new MachineReader(this.fs, this.cgroups, this.procRoot);
     this.cpuCache = new CpuUsageCache(
       options.cpuUsageCachePeriodMs ?? defaultCpuUsageCachePeriodMs,
     );
@@ -442,8 +448,10 @@ export class NodeStatsProvider implements StatsProvider {
 
     const pods = new Map<
       string,
-      { sandbox: cri.PodSandbox; containers: Promise<ContainerStats>[] }
+      { sandbox: cri.PodSandbox; containers: Promise<ContainerStats>[]; ids: string[] }
     >();
+    for (const id of this.containerCgroups.keys())
+      if (!running.has(id)) this.containerCgroups.delete(id);
     for (const stats of containerStats.stats) {
       const id = stats.attributes?.id;
       const container = id === undefined ? undefined : running.get(id);
@@ -452,14 +460,15 @@ export class NodeStatsProvider implements StatsProvider {
       if (!sandbox) continue;
       let pod = pods.get(sandbox.id);
       if (!pod) {
-        pod = { sandbox, containers: [] };
+        pod = { sandbox, containers: [], ids: [] };
         pods.set(sandbox.id, pod);
       }
+      pod.ids.push(container.id);
       pod.containers.push(this.containerStats(stats, container, podRef(sandbox), ctx));
     }
 
     return Promise.all(
-      [...pods.values()].map(async ({ sandbox, containers }) => {
+      [...pods.values()].map(async ({ sandbox, containers, ids }) => {
         const ref = podRef(sandbox);
         const ps: PodStats = {
           podRef: ref,
@@ -472,6 +481,11 @@ export class NodeStatsProvider implements StatsProvider {
           if (sbStats?.network) ps.network = networkFromCri(sbStats.network);
           const processCount = sbStats?.process?.processCount?.value;
           if (processCount !== undefined) ps.process_stats = { process_count: processCount };
+          else {
+            // kubelet addProcessStats: the sum of the containers' cgroup process counts.
+            const count = await this.containersProcessCount(ids);
+            if (count !== undefined) ps.process_stats = { process_count: count };
+          }
           await this.addPodStorage(ps, ctx);
         }
         return ps;
@@ -480,6 +494,42 @@ export class NodeStatsProvider implements StatsProvider {
   }
 
   /** ListPodSandboxStats, or undefined once the runtime said Unimplemented (or when disabled). */
+  /** Sum of the process counts of the containers' cgroups; undefined when none is known. */
+  private async containersProcessCount(ids: readonly string[]): Promise<number | undefined> {
+    let total: number | undefined;
+    for (const id of ids) {
+      const cgroup = await this.containerCgroup(id);
+      if (!cgroup) continue;
+      const n = await this.cgroups.processCount(cgroup).catch(() => undefined);
+      if (n !== undefined) total = (total ?? 0) + n;
+    }
+    return total;
+  }
+
+  /**
+   * The cgroup of a running container: its PID from a verbose ContainerStatus, then
+   * that process's `/proc/<pid>/cgroup` (the unified line, or the v1 `pids`/`memory`
+   * one). Cached per container ID while it runs; '' when it cannot be found.
+   */
+  private async containerCgroup(id: string): Promise<string> {
+    const cached = this.containerCgroups.get(id);
+    if (cached !== undefined) return cached;
+    let cgroup = '';
+    const containerStatus = this.options.runtime.containerStatus?.bind(this.options.runtime);
+    if (containerStatus) {
+      try {
+        const { info } = await containerStatus({ containerId: id, verbose: true });
+        const pid = pidFromVerboseInfo(info);
+        if (pid !== undefined)
+          cgroup = cgroupFromProcFile(await this.fs.readText(`${this.procRoot}/${pid}/cgroup`));
+      } catch (err) {
+        this.logger.debug('No cgroup for container', { containerId: id, err: String(err) });
+      }
+    }
+    this.containerCgroups.set(id, cgroup);
+    return cgroup;
+  }
+
   private async listSandboxStats(): Promise<cri.PodSandboxStats[] | undefined> {
     if (!this.sandboxStatsSupported) return undefined;
     try {
@@ -841,4 +891,37 @@ export function removeTerminatedPods(pods: readonly cri.PodSandbox[]): cri.PodSa
     out.push(...(ready.length > 0 ? ready : [refs[refs.length - 1]!]));
   }
   return out;
+}
+
+/** The container PID in a verbose CRI ContainerStatus `info` (containerd: `info.pid`). */
+export function pidFromVerboseInfo(info: Record<string, string> | undefined): number | undefined {
+  for (const value of Object.values(info ?? {})) {
+    try {
+      const parsed = JSON.parse(value) as unknown;
+      if (parsed !== null && typeof parsed === 'object' && 'pid' in parsed) {
+        const { pid } = parsed;
+        if (typeof pid === 'number' && pid > 0) return pid;
+      }
+    } catch {
+      // not JSON: look further
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The cgroup path in a `/proc/<pid>/cgroup` file: the cgroup v2 line (`0::/path`), else
+ * the v1 `pids` line, else the `memory` line; '' when there is none.
+ */
+export function cgroupFromProcFile(text: string): string {
+  const lines = text.split('\n').map((l) => l.split(':'));
+  const find = (pred: (controllers: string[]) => boolean): string | undefined =>
+    lines
+      .find((parts) => parts.length >= 3 && pred((parts[1] ?? '').split(',')))
+      ?.slice(2)
+      .join(':');
+  const unified = lines.find((parts) => parts[0] === '0' && parts[1] === '' && parts.length >= 3);
+  const v2 = unified?.slice(2).join(':');
+  if (v2 !== undefined && lines.filter((p) => p.length >= 3).length === 1) return v2;
+  return find((c) => c.includes('pids')) ?? find((c) => c.includes('memory')) ?? v2 ?? '';
 }
