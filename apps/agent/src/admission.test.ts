@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { MachineInfo } from '@nodeagent/status-reporter';
+import {
+  MachineInfoProvider,
+  NodeStatusManagerToken,
+  type MachineInfo,
+} from '@nodeagent/status-reporter';
 import { PredicateAdmitHandler } from '@nodeagent/pod-lifecycle';
-import { localNode } from './admission.js';
+import { createNodeGetter, localNode } from './admission.js';
 import { loadAgentConfig } from './config/agent-config.js';
 
 const machine: MachineInfo = {
@@ -62,5 +66,37 @@ describe('localNode (kubelet initialNode, for admission)', () => {
     expect(handler.admit({ pod: pod('3501m'), otherPods: [] })).toMatchObject({
       reason: 'OutOfcpu',
     });
+  });
+});
+
+describe('createNodeGetter (kubelet getNodeAnyWay, for the downward API)', () => {
+  it("is the API server's Node once registered in API mode, else the local node", async () => {
+    const config = await loadAgentConfig(
+      { config: 'c.yaml', hostnameOverride: 'edge-1' },
+      {
+        readFile: () =>
+          Promise.resolve(
+            'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n',
+          ),
+      },
+    );
+    const registered: {
+      node?: { metadata: { name: string }; status: { allocatable: Record<string, string> } };
+    } = {};
+    const services = new Map<symbol, unknown>([
+      [MachineInfoProvider, { read: () => Promise.resolve(machine) }],
+      [NodeStatusManagerToken, { node: () => registered.node }],
+    ]);
+    const resolver = {
+      resolve: <T>(token: symbol): T => services.get(token) as T,
+      isRegistered: (token: symbol) => services.has(token),
+    };
+    const api = await createNodeGetter(resolver, config, { apiMode: true });
+    const standalone = await createNodeGetter(resolver, config, { apiMode: false });
+    // Not registered yet: the local node (4 cores, no reservations).
+    expect(api().status?.allocatable?.cpu).toBe('4');
+    registered.node = { metadata: { name: 'edge-1' }, status: { allocatable: { cpu: '1500m' } } };
+    expect(api().status?.allocatable?.cpu).toBe('1500m');
+    expect(standalone().status?.allocatable?.cpu).toBe('4');
   });
 });

@@ -60,6 +60,24 @@ export function localNode(config: AgentConfig, machine: MachineInfo): AdmissionN
 }
 
 /**
+ * The node as the kubelet's `getNodeAnyWay` returns it: the API server's Node once
+ * registered (API mode), else {@link localNode}. Reads the machine's capacity once.
+ * The pods' downward API reads its allocatable for unset limits.
+ */
+export async function createNodeGetter(
+  r: TokenResolver,
+  config: AgentConfig,
+  options: { apiMode: boolean },
+): Promise<() => AdmissionNode> {
+  const provider =
+    resolveOptional(r, MachineInfoProvider) ??
+    createHostMachineInfoProvider({ rootDir: config.rootDir });
+  const local = localNode(config, await provider.read());
+  return () =>
+    (options.apiMode ? resolveOptional(r, NodeStatusManagerToken)?.node() : undefined) ?? local;
+}
+
+/**
  * Builds the admit handlers: eviction (refuses pods under node pressure, when the
  * eviction manager is registered), sysctls (`allowedUnsafeSysctls`), then the
  * predicates against the API server's Node once registered, else the local node.

@@ -34,7 +34,7 @@ import type { AgentConfig } from './config/agent-config.js';
 import { formatGoDuration } from './config/go-duration.js';
 import { LoggingEventRecorder } from './event-recorder.js';
 import { PromMetricsRegistry } from './metrics.js';
-import { createAdmitHandlers } from './admission.js';
+import { createAdmitHandlers, createNodeGetter } from './admission.js';
 import { isApiMode, registerApiMode } from './api-mode.js';
 import { registerCsi } from './csi.js';
 import {
@@ -46,6 +46,7 @@ import { defaultSysctl, setupKernelTunables, type Sysctl } from './kernel-defaul
 import { registerNodeApi } from './node-api.js';
 import { registerNodeProtection } from './node-protection.js';
 import type { PodStateChange } from './pod-state-view.js';
+import { apiRuntimeHandlerFor } from './runtime-classes.js';
 import { checkRuntimeSocket } from './runtime-socket.js';
 import { agentVersion } from './version.js';
 
@@ -277,6 +278,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
           await cgroups.ensureQosCgroups();
         }
         const admitHandlers = await createAdmitHandlers(container, config, { apiMode, logger });
+        const nodeAnyWay = await createNodeGetter(container, config, { apiMode });
         const maxParallelImagePulls = imagePullConcurrency(
           kubelet.serializeImagePulls,
           kubelet.maxParallelImagePulls,
@@ -297,9 +299,11 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
             nodeIPs: config.nodeIps,
           },
           memoryCapacityBytes: totalmem(),
+          nodeAllocatable: () => nodeAnyWay().status?.allocatable,
           syncFrequencyMs: kubelet.syncFrequency,
           seccompDefault: kubelet.seccompDefault,
           seccompProfileRoot: join(config.rootDir, 'seccomp'),
+          ...(apiMode ? { runtimeHandlerFor: apiRuntimeHandlerFor(container) } : {}),
         });
         const lifecycle = resolveToken(container, PodLifecycleToken);
         if (options.onPodStateChange) {

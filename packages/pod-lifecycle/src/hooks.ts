@@ -15,6 +15,53 @@ export function resolvePort(
   return named.containerPort;
 }
 
+/**
+ * A lifecycle handler that failed: `message` is the cause (kubelet's error, e.g.
+ * `command 'sh -c exit 1' exited with 1: …`), `output` what an exec handler printed
+ * (stdout then stderr).
+ */
+export class LifecycleHookError extends Error {
+  constructor(
+    message: string,
+    readonly output = '',
+  ) {
+    super(message);
+    this.name = 'LifecycleHookError';
+  }
+}
+
+/** The kubelet's `format.Pod`: `name_namespace(uid)`. */
+export function formatPod(pod: k8s.Pod): string {
+  return `${pod.metadata?.name ?? ''}_${pod.metadata?.namespace ?? ''}(${pod.metadata?.uid ?? ''})`;
+}
+
+/**
+ * The message of a failed lifecycle handler, as the kubelet's `handlerRunner.Run` words
+ * it for the FailedPostStartHook / FailedPreStopHook events and the PostStartHookError
+ * waiting state: `Exec lifecycle hook ([sh -c exit 1]) for Container "c" in Pod
+ * "p_ns(uid)" failed - error: …, message: "…"`, `HTTP lifecycle hook (/path) for
+ * Container … failed - error: …`, `Sleep lifecycle hook (5) for Container … failed -
+ * error: …`.
+ */
+export function lifecycleHookFailureMessage(
+  handler: k8s.LifecycleHandler,
+  container: string,
+  pod: k8s.Pod,
+  err: unknown,
+): string {
+  const cause = err instanceof Error ? err.message : String(err);
+  const where = `for Container ${JSON.stringify(container)} in Pod ${JSON.stringify(formatPod(pod))}`;
+  if (handler.exec) {
+    const output = err instanceof LifecycleHookError ? err.output : '';
+    return `Exec lifecycle hook ([${(handler.exec.command ?? []).join(' ')}]) ${where} failed - error: ${cause}, message: ${JSON.stringify(output)}`;
+  }
+  if (handler.httpGet)
+    return `HTTP lifecycle hook (${handler.httpGet.path ?? ''}) ${where} failed - error: ${cause}`;
+  if (handler.sleep)
+    return `Sleep lifecycle hook (${handler.sleep.seconds}) ${where} failed - error: ${cause}`;
+  return `Cannot run handler: ${cause}`;
+}
+
 export interface HookContext {
   runtime: Pick<ContainerRuntime, 'execSync'>;
   clock: Clock;
@@ -28,7 +75,11 @@ export interface HookContext {
 
 /**
  * Runs a lifecycle handler (preStop / postStart): exec through the runtime, httpGet,
- * or sleep (kubelet `handlerRunner.Run`). Rejects with the handler's failure.
+ * or sleep (kubelet `handlerRunner.Run`). Rejects with the handler's failure (a
+ * {@link LifecycleHookError} for a non-zero exit). As in the kubelet, an httpGet
+ * handler fails only when the request fails (connection refused, timeout): the HTTP
+ * status code of the answer is not looked at. A sleep is cut short at `timeoutMs`
+ * (the grace period) and by `signal`.
  */
 export async function runLifecycleHandler(
   handler: k8s.LifecycleHandler,
@@ -44,9 +95,11 @@ export async function runLifecycleHandler(
       { timeoutMs: ctx.timeoutMs + 2_000, ...(ctx.signal ? { signal: ctx.signal } : {}) },
     );
     if (res.exitCode !== 0) {
-      const out = Buffer.from(res.stdout).toString() + Buffer.from(res.stderr).toString();
-      throw new Error(
-        `command '${(handler.exec.command ?? []).join(' ')}' exited with ${res.exitCode}: ${out}`,
+      const stderr = Buffer.from(res.stderr).toString();
+      const out = Buffer.from(res.stdout).toString() + stderr;
+      throw new LifecycleHookError(
+        `command '${(handler.exec.command ?? []).join(' ')}' exited with ${res.exitCode}: ${stderr}`,
+        out,
       );
     }
     return;
@@ -63,7 +116,7 @@ export async function runLifecycleHandler(
         {
           host,
           port,
-          path: get.path || '/',
+          path: !get.path ? '/' : get.path.startsWith('/') ? get.path : `/${get.path}`,
           method: 'GET',
           headers,
           agent: false,
@@ -71,17 +124,10 @@ export async function runLifecycleHandler(
           rejectUnauthorized: false,
         },
         (res) => {
+          // kubelet runHTTPHandler: any answer is a success (the body is discarded).
           res.resume();
-          res.on('end', () => {
-            const code = res.statusCode ?? 0;
-            if (code >= 200 && code < 400) resolve();
-            else
-              reject(
-                new Error(
-                  `HTTP lifecycle hook (${get.path ?? '/'}) for Container "${ctx.container?.name ?? ''}" failed with statuscode ${code}`,
-                ),
-              );
-          });
+          res.on('end', () => resolve());
+          res.on('error', reject);
         },
       );
       req.on('timeout', () => req.destroy(new Error('lifecycle hook timed out')));
@@ -91,8 +137,10 @@ export async function runLifecycleHandler(
     return;
   }
   if (handler.sleep) {
-    await ctx.clock.sleep(Math.min(handler.sleep.seconds * 1000, ctx.timeoutMs), ctx.signal);
+    // A zero-second sleep (allowed since 1.32) returns at once, without a timer.
+    const ms = Math.min(handler.sleep.seconds * 1000, ctx.timeoutMs);
+    if (ms > 0) await ctx.clock.sleep(ms, ctx.signal);
     return;
   }
-  throw new Error('lifecycle handler has no action');
+  throw new Error(`invalid handler: ${JSON.stringify(handler)}`);
 }

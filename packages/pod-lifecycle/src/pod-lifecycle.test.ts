@@ -11,6 +11,7 @@ import {
   type PodStatusManager,
   type EventRecorder,
   type PodUpdate,
+  type ProbeResultUpdate,
   type k8s,
 } from '@nodeagent/core';
 import { FakeClock } from '@nodeagent/core/testing';
@@ -731,5 +732,317 @@ describe('PodLifecycle activeDeadlineSeconds (kubelet activeDeadlineHandler)', (
     await h.step(5_000);
     expect(h.lifecycle.pods()[0]?.status?.reason).toBe('DeadlineExceeded');
     expect(h.containers('later')[0]?.state).toBe('CONTAINER_EXITED');
+  });
+});
+
+describe('container lifecycle parity with the kubelet e2e suite (fake clock)', () => {
+  type Ev = { uid: string | undefined; type: string; reason: string; message: string };
+  function recording(): { recorder: EventRecorder; events: Ev[] } {
+    const events: Ev[] = [];
+    const recorder: EventRecorder = {
+      event: (ref, type, reason, message) => events.push({ uid: ref.uid, type, reason, message }),
+    };
+    return { recorder, events };
+  }
+
+  /** Makes the fake runtime's ExecSync answer per command, recording every call. */
+  function scriptExec(
+    runtime: FakeRuntime,
+    answer: (cmd: string[]) => { exitCode: number; stdout?: string; stderr?: string },
+  ): string[][] {
+    const calls: string[][] = [];
+    runtime.execSync = async (req) => {
+      const cmd = [...(req?.cmd ?? [])];
+      calls.push(cmd);
+      const a = answer(cmd);
+      return {
+        exitCode: a.exitCode,
+        stdout: new TextEncoder().encode(a.stdout ?? ''),
+        stderr: new TextEncoder().encode(a.stderr ?? ''),
+      };
+    };
+    return calls;
+  }
+
+  const failingPostStart = (restartPolicy: k8s.RestartPolicy): k8s.Pod =>
+    pod('hook', {
+      restartPolicy,
+      containers: [
+        {
+          name: 'main',
+          image: 'busybox:1',
+          command: ['sleep', '3600'],
+          lifecycle: {
+            postStart: { exec: { command: ['sh', '-c', 'exit 1'] } },
+            preStop: { exec: { command: ['sh', '-c', 'echo bye'] } },
+          },
+        },
+      ],
+    });
+
+  it('a failing PostStart hook (lifecycle_hook.go): "PostStartHook failed" event, killed through its preStop hook, waiting PostStartHookError, restarted', async () => {
+    const { recorder, events } = recording();
+    const h = await harness([], { recorder });
+    const calls = scriptExec(h.runtime, (cmd) =>
+      cmd.join(' ') === 'sh -c exit 1'
+        ? { exitCode: 1, stdout: 'out', stderr: 'boom' }
+        : { exitCode: 0 },
+    );
+    const seen: k8s.ContainerStatus[] = [];
+    h.lifecycle.manager.onStatus((_p, s) => seen.push(...(s.containerStatuses ?? [])));
+    h.source.set([failingPostStart('Always')]);
+    await h.step(2_000);
+
+    const hookEvents = events.filter((e) => e.uid === 'hook');
+    expect(hookEvents).toContainEqual({
+      uid: 'hook',
+      type: 'Warning',
+      reason: 'FailedPostStartHook',
+      message: 'PostStartHook failed',
+    });
+    expect(hookEvents).toContainEqual({
+      uid: 'hook',
+      type: 'Normal',
+      reason: 'Killing',
+      message: 'FailedPostStartHook',
+    });
+    // killed like any container: the preStop hook ran before StopContainer
+    expect(calls.map((c) => c.join(' '))).toContain('sh -c echo bye');
+    expect(h.containers('hook')[0]?.state).toBe('CONTAINER_EXITED');
+    const waiting = seen
+      .map((c) => c.state?.waiting)
+      .find((w) => w?.reason === 'PostStartHookError');
+    expect(waiting?.message).toBe(
+      `Exec lifecycle hook ([sh -c exit 1]) for Container "main" in Pod "hook_default(hook)" failed - error: command 'sh -c exit 1' exited with 1: boom, message: "outboom"`,
+    );
+    // Always: started again at once, then CrashLoopBackOff
+    expect(h.containers('hook').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a failing PostStart hook under restartPolicy Never: not restarted, reported Terminated (not Waiting), pod Failed', async () => {
+    const h = await harness([]);
+    scriptExec(h.runtime, (cmd) => ({ exitCode: cmd.join(' ') === 'sh -c exit 1' ? 1 : 0 }));
+    h.source.set([failingPostStart('Never')]);
+    await h.step(4_000);
+    expect(h.containers('hook')).toHaveLength(1);
+    const status = h.lifecycle.pods()[0]?.status;
+    expect(status?.phase).toBe('Failed');
+    expect(status?.containerStatuses?.[0]?.state?.waiting).toBeUndefined();
+    expect(status?.containerStatuses?.[0]?.state?.terminated).toBeDefined();
+  });
+
+  it("starts app containers one after the other: the first one's PostStart hook (sleep 3 s) holds back the second", async () => {
+    const h = await harness([]);
+    h.source.set([
+      pod('seq', {
+        containers: [
+          {
+            name: 'first',
+            image: 'busybox:1',
+            lifecycle: { postStart: { sleep: { seconds: 3 } } },
+          },
+          { name: 'second', image: 'busybox:1' },
+        ],
+      }),
+    ]);
+    await h.step(1_500);
+    expect(h.containers('seq').map((c) => c.metadata?.name)).toEqual(['first']);
+    await h.step(3_000);
+    expect(h.containers('seq').map((c) => c.metadata?.name)).toEqual(['first', 'second']);
+  });
+
+  it('a sidecar with a startup probe holds back the next init container and the app containers until the probe succeeds', async () => {
+    const startup = new Map<string, 'Success' | 'Failure'>();
+    let listener: ((u: ProbeResultUpdate) => void) | undefined;
+    const probes = {
+      addPod() {},
+      updatePod() {},
+      stopLivenessAndStartup() {},
+      removePod() {},
+      cleanupPods() {},
+      updatePodStatus: (_p: k8s.Pod, s: k8s.PodStatus) => s,
+      results: () => ({
+        probeType: 'Startup' as const,
+        get: (id: string) => startup.get(id),
+        set() {},
+        remove() {},
+        subscribe: () => () => {},
+      }),
+      subscribe: (l: (u: ProbeResultUpdate) => void) => {
+        listener = l;
+        return () => {};
+      },
+      onRestartRequest: () => () => {},
+      workerCount: () => 0,
+      start() {},
+      stop: async () => {},
+    };
+    const h = await harness([], { probes });
+    h.source.set([
+      pod('sc', {
+        initContainers: [
+          {
+            name: 'side',
+            image: 'busybox:1',
+            restartPolicy: 'Always',
+            startupProbe: { exec: { command: ['true'] } },
+          },
+          { name: 'init', image: 'busybox:1', command: ['true'] },
+        ],
+      }),
+    ]);
+    await h.step(5_000);
+    expect(h.containers('sc').map((c) => c.metadata?.name)).toEqual(['side']);
+    const side = h.containers('sc', 'side')[0]!;
+    startup.set(`containerd://${side.id}`, 'Success');
+    listener!({
+      probeType: 'Startup',
+      containerId: `containerd://${side.id}`,
+      result: 'Success',
+      podUid: 'sc',
+      podName: 'sc',
+      namespace: 'default',
+      containerName: 'side',
+    });
+    await h.step(500);
+    expect(h.containers('sc').map((c) => c.metadata?.name)).toEqual(['side', 'init']);
+    h.runtime.exitContainer(h.containers('sc', 'init')[0]!.id, 0);
+    await h.step(2_000);
+    expect(h.containers('sc').map((c) => c.metadata?.name)).toEqual(['side', 'init', 'main']);
+  });
+
+  it('a Never pod whose second init container fails (init_container.go): Failed, init2 Terminated, the app container still Waiting PodInitializing, Initialized names init2', async () => {
+    const statusManager = createCachingPodStatusManager();
+    const h = await harness([], { statusManager });
+    const init = (name: string) => ({ name, image: 'busybox:1', command: ['true'] });
+    h.source.set([
+      pod('nv', { restartPolicy: 'Never', initContainers: [init('init1'), init('init2')] }),
+    ]);
+    await h.step(1_500);
+    h.runtime.exitContainer(h.containers('nv', 'init1')[0]!.id, 0);
+    await h.step(2_000);
+    h.runtime.exitContainer(h.containers('nv', 'init2')[0]!.id, 1);
+    await h.step(4_000);
+    const s = statusManager.getPodStatus('nv');
+    expect(s?.phase).toBe('Failed');
+    expect(s?.initContainerStatuses?.map((c) => c.state?.terminated?.exitCode)).toEqual([0, 1]);
+    expect(s?.containerStatuses?.[0]?.state).toEqual({ waiting: { reason: 'PodInitializing' } });
+    expect(s?.conditions?.find((c) => c.type === 'Initialized')).toMatchObject({
+      status: 'False',
+      reason: 'ContainersNotInitialized',
+      message: 'containers with incomplete status: [init2]',
+    });
+    expect(s?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'PodFailed',
+    });
+    expect(h.containers('nv', 'main')).toHaveLength(0);
+  });
+
+  it('a container still running after KillPod (a start that completed late) is killed again before the pod is reported terminated', async () => {
+    const api = new TestSource('api');
+    const statusManager = createCachingPodStatusManager();
+    const h = await harness([], { extraSources: [api], statusManager });
+    const p = pod('late');
+    p.metadata = { ...p.metadata, annotations: { 'kubernetes.io/config.source': 'api' } };
+    api.set([p]);
+    await h.step(2_000);
+    // The first StopContainer is lost (the container keeps running), as when a start
+    // sent by a cut-short sync completes in the runtime after the kill.
+    const stop = h.runtime.stopContainer;
+    let lost = 0;
+    h.runtime.stopContainer = async (req, options) => {
+      if (lost++ === 0) return {};
+      return stop(req, options);
+    };
+    api.set([
+      {
+        ...p,
+        metadata: {
+          ...p.metadata,
+          deletionTimestamp: '2026-01-01T00:00:00Z',
+          deletionGracePeriodSeconds: 2,
+        },
+      },
+    ]);
+    await h.step(5_000);
+    expect(lost).toBeGreaterThanOrEqual(2);
+    expect(h.containers('late')).toEqual([]);
+    expect(
+      statusManager.getPodStatus('late')?.containerStatuses?.[0]?.state?.terminated,
+    ).toBeDefined();
+  });
+
+  it('deleting a pod with sidecars: every preStop hook runs at once; the app container stops first, then the sidecars in reverse order of definition', async () => {
+    const api = new TestSource('api');
+    const h = await harness([], { extraSources: [api] });
+    const log: string[] = [];
+    const names = new Map<string, string>();
+    h.runtime.execSync = async (req) => {
+      log.push(`preStop ${(req?.cmd ?? []).join(' ')}`);
+      return { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array() };
+    };
+    const stop = h.runtime.stopContainer;
+    h.runtime.stopContainer = async (req, options) => {
+      log.push(`stop ${names.get(req?.containerId ?? '') ?? '?'}`);
+      return stop(req, options);
+    };
+    const hook = (c: string) => ({ preStop: { exec: { command: ['echo', c] } } });
+    const p = pod('ord', {
+      initContainers: [
+        { name: 'side-1', image: 'busybox:1', restartPolicy: 'Always', lifecycle: hook('side-1') },
+        { name: 'side-2', image: 'busybox:1', restartPolicy: 'Always', lifecycle: hook('side-2') },
+      ],
+      containers: [{ name: 'main', image: 'busybox:1', lifecycle: hook('main') }],
+    });
+    p.metadata = { ...p.metadata, annotations: { 'kubernetes.io/config.source': 'api' } };
+    api.set([p]);
+    await h.step(4_000);
+    for (const c of h.containers('ord')) names.set(c.id, c.metadata?.name ?? '');
+    expect(names.size).toBe(3);
+    api.set([
+      {
+        ...p,
+        metadata: {
+          ...p.metadata,
+          deletionTimestamp: '2026-01-01T00:00:00Z',
+          deletionGracePeriodSeconds: 5,
+        },
+      },
+    ]);
+    await h.step(5_000);
+    const stops = log.filter((l) => l.startsWith('stop '));
+    expect(stops).toEqual(['stop main', 'stop side-2', 'stop side-1']);
+    const firstSidecarStop = log.indexOf('stop side-2');
+    for (const c of ['main', 'side-1', 'side-2'])
+      expect(log.indexOf(`preStop echo ${c}`), c).toBeLessThan(firstSidecarStop);
+    expect(h.containers('ord')).toEqual([]);
+  });
+
+  it('deleting a pod: a Normal Killing "Stopping container <name>" event per container', async () => {
+    const { recorder, events } = recording();
+    const api = new TestSource('api');
+    const h = await harness([], { extraSources: [api], recorder });
+    const p = pod('del');
+    p.metadata = { ...p.metadata, annotations: { 'kubernetes.io/config.source': 'api' } };
+    api.set([p]);
+    await h.step(2_000);
+    api.set([
+      {
+        ...p,
+        metadata: {
+          ...p.metadata,
+          deletionTimestamp: '2026-01-01T00:00:00Z',
+          deletionGracePeriodSeconds: 2,
+        },
+      },
+    ]);
+    await h.step(5_000);
+    expect(events).toContainEqual({
+      uid: 'del',
+      type: 'Normal',
+      reason: 'Killing',
+      message: 'Stopping container main',
+    });
   });
 });

@@ -294,9 +294,15 @@ export class PodLifecycle {
       );
       this.unsubscribers.push(
         probes.subscribe((update) => {
-          if (update.probeType !== 'Readiness') return;
+          if (update.probeType === 'Liveness') return;
           const pod = this.desiredPod(update.podUid);
-          if (pod) this.manager.refreshReadiness(pod);
+          if (!pod) return;
+          this.manager.refreshReadiness(pod);
+          // kubelet syncLoopIteration → handleProbeSync on a startup result: the pod is
+          // synced, so init containers / app containers waiting for a sidecar to have
+          // started go on at once.
+          if (update.probeType === 'Startup' && this.workers.phase(update.podUid) === 'syncing')
+            this.workers.updatePod({ type: 'sync', pod });
         }),
       );
     }

@@ -42,13 +42,14 @@ import {
   isEphemeralContainer,
   withTargetPidNamespace,
 } from './ephemeral-containers.js';
-import { runLifecycleHandler } from './hooks.js';
+import { lifecycleHookFailureMessage, runLifecycleHandler } from './hooks.js';
 import { PodLifecycleMetrics } from './metrics.js';
 import {
   ConfigVolumeManager,
   type DnsOptions,
   type TmpfsMounter,
   UnsupportedVolumeSourceError,
+  downwardApiNodeAllocatable,
   fetchEnvObjects,
   podQOSOrBestEffort,
   hashContainer,
@@ -91,6 +92,11 @@ export const activeDeadlineMessage =
   'Pod was active on the node longer than the specified deadline';
 /** How long the final status of a stopped pod waits for a relist with its exit codes, ms. */
 const terminalStatusRelistTimeoutMs = 5_000;
+
+/** Passes of "kill what is still running" after a pod's containers were killed. */
+const terminationRecheckPasses = 3;
+/** Wait before each such pass (a start in flight completes in the runtime), ms. */
+const terminationRecheckDelayMs = 200;
 
 /** Default `terminationGracePeriodSeconds`. */
 export const defaultTerminationGracePeriodSeconds = 30;
@@ -187,6 +193,13 @@ export interface RuntimeManagerOptions {
   /** Node memory capacity for OOM score adjustment of burstable containers. */
   memoryCapacityBytes: number;
   /**
+   * The node's allocatable resources (the Node's `status.allocatable`, as the kubelet's
+   * `getNodeAnyWay` returns it): what downward-API `limits.*` resourceFieldRefs (env
+   * and volumes) read for a container without that limit. Called at each use. Default:
+   * unknown (such references fail the container or volume).
+   */
+  nodeAllocatable?: () => k8s.ResourceList | undefined;
+  /**
    * Where the pod start and sync metrics go (`kubelet_pod_start_duration_seconds`,
    * `kubelet_pod_start_sli_duration_seconds`, `kubelet_pod_worker_duration_seconds`,
    * `kubelet_running_pods`, `kubelet_running_containers`); nothing is recorded by default.
@@ -222,6 +235,14 @@ export interface RuntimeManagerOptions {
    * volumes). Default: none (such volumes fail with FailedMount).
    */
   volumePlugins?: readonly PodVolumePlugin[];
+  /**
+   * Resolves a pod's `runtimeClassName` to the CRI runtime handler its sandbox runs
+   * with (kubelet `runtimeClassManager.LookupRuntimeHandler`); rejects when the
+   * RuntimeClass does not exist, which fails the sandbox (FailedCreatePodSandBox, the
+   * pod stays Pending). Default: none (standalone, as a kubelet without a
+   * RuntimeClass manager: every sandbox uses the runtime's default handler).
+   */
+  runtimeHandlerFor?: (runtimeClassName: string) => Promise<string>;
   /**
    * Asks the PLEG for a relist now. Called (1 ms later, once the worker recorded its
    * sync time) after a sync changed something in the runtime, so the
@@ -517,6 +538,17 @@ export class RuntimeManager implements PodSyncHandler {
             const out = await this.startContainer(init, startCtx, s);
             if (out.error) waiting.set(init.name, out.error);
             noteRetry(out.retryAfterMs);
+            if (!appStarted) {
+              initBlocked = true;
+              break;
+            }
+            continue;
+          }
+          // kubelet computeInitContainerActions: the next init container (and the app
+          // containers) wait until this sidecar has started (its startup probe passed).
+          if (!appStarted && !this.sidecarStarted(init, s)) {
+            initBlocked = true;
+            break;
           }
           continue;
         }
@@ -546,31 +578,31 @@ export class RuntimeManager implements PodSyncHandler {
     }
 
     if (!initBlocked) {
-      await Promise.all(
-        spec.containers.map(async (c) => {
-          const s = latestStatus(status, c.name);
-          if (s?.state === 'CONTAINER_RUNNING') {
-            const killed = await this.maybeKillRunning(pod, c, s);
-            if (
-              !killed ||
-              !shouldContainerBeRestarted(c, pod, {
-                ...s,
-                state: 'CONTAINER_EXITED',
-                exitCode: 137,
-              })
-            )
-              return;
-            const out = await this.startContainer(c, startCtx, s);
-            if (out.error) waiting.set(c.name, out.error);
-            noteRetry(out.retryAfterMs);
-            return;
-          }
-          if (!shouldContainerBeRestarted(c, pod, s)) return;
+      // One after the other in spec order, as the kubelet's SyncPod: a container's
+      // PostStart hook completes before the next container is created.
+      for (const c of spec.containers) {
+        const s = latestStatus(status, c.name);
+        if (s?.state === 'CONTAINER_RUNNING') {
+          const killed = await this.maybeKillRunning(pod, c, s);
+          if (
+            !killed ||
+            !shouldContainerBeRestarted(c, pod, {
+              ...s,
+              state: 'CONTAINER_EXITED',
+              exitCode: 137,
+            })
+          )
+            continue;
           const out = await this.startContainer(c, startCtx, s);
           if (out.error) waiting.set(c.name, out.error);
           noteRetry(out.retryAfterMs);
-        }),
-      );
+          continue;
+        }
+        if (!shouldContainerBeRestarted(c, pod, s)) continue;
+        const out = await this.startContainer(c, startCtx, s);
+        if (out.error) waiting.set(c.name, out.error);
+        noteRetry(out.retryAfterMs);
+      }
     }
 
     const generated = this.publishStatus(pod, status, waiting);
@@ -652,17 +684,27 @@ export class RuntimeManager implements PodSyncHandler {
   private async createSandbox(
     pod: k8s.Pod,
     attempt: number,
-    context: SyncPodContext,
+    _context: SyncPodContext,
   ): Promise<{ id: string; ips: string[] }> {
     const cgroupParent = this.options.cgroups
       ? await this.options.cgroups.ensurePodCgroup(pod)
       : '';
+    // kubelet createPodSandbox: the RuntimeClass is looked up first; a missing one fails
+    // the sandbox with the lookup error, an unknown handler is the runtime's to refuse.
+    const runtimeClassName = pod.spec?.runtimeClassName ?? '';
+    const runtimeHandler =
+      runtimeClassName !== '' && this.options.runtimeHandlerFor
+        ? await this.options.runtimeHandlerFor(runtimeClassName)
+        : '';
     const config = this.buildSandboxConfig(pod, attempt, cgroupParent);
     await this.fs.ensureDir(this.podLogDir(pod));
-    const { podSandboxId } = await this.options.runtime.runPodSandbox(
-      { config },
-      { signal: context.signal },
-    );
+    // Not cut short by the sync's signal (like CreateContainer / StartContainer): a
+    // sandbox whose creation completes after the pod's termination listed its sandboxes
+    // would be left running, its processes keeping the pod cgroup busy.
+    const { podSandboxId } = await this.options.runtime.runPodSandbox({
+      config,
+      ...(runtimeHandler !== '' ? { runtimeHandler } : {}),
+    });
     this.runtimeActions++;
     const { status } = await this.options.runtime.podSandboxStatus({ podSandboxId });
     const ips = [
@@ -729,6 +771,7 @@ export class RuntimeManager implements PodSyncHandler {
       podIPs: status.ips,
       hostIP: this.options.hostIp ?? '',
       nodeName: this.options.nodeName,
+      nodeAllocatable: downwardApiNodeAllocatable(this.options.nodeAllocatable?.()),
     };
     let blocked = false;
     let retryAfterMs: number | undefined;
@@ -782,6 +825,7 @@ export class RuntimeManager implements PodSyncHandler {
     if (volume.emptyDir?.medium === 'Memory') {
       await this.configVolumes.setUpMemoryEmptyDir(path, this.memoryEmptyDirSize(pod, volume));
     } else if (volume.emptyDir) await this.fs.ensureDir(path, 0o777);
+    if (volume.emptyDir) await this.configVolumes.applyPodFsGroup(pod, path);
     else if (volume.hostPath) await this.fs.prepareHostPath(volume.hostPath.type ?? '', path);
   }
 
@@ -828,6 +872,16 @@ export class RuntimeManager implements PodSyncHandler {
         `pod volumes are still mounted, not removing the pod directory: ${left.join(', ')}`,
       );
     }
+  }
+
+  /**
+   * Whether a running sidecar counts as started (kubelet: its startup probe, if any,
+   * succeeded); without a startup probe or a probe manager, once it runs.
+   */
+  private sidecarStarted(container: k8s.Container, status: RuntimeContainerStatus): boolean {
+    if (!container.startupProbe || !this.options.probes) return true;
+    const id = `${this.options.runtimeName}://${status.id}`;
+    return this.options.probes.results('Startup').get(id) === 'Success';
   }
 
   /**
@@ -939,6 +993,7 @@ export class RuntimeManager implements PodSyncHandler {
         podIPs: ctx.podIps,
         hostIP: this.options.hostIp ?? '',
         nodeName: this.options.nodeName,
+        nodeAllocatable: downwardApiNodeAllocatable(this.options.nodeAllocatable?.()),
         sandboxConfig: ctx.sandboxConfig,
         volumePaths: this.volumePaths(pod),
         podDir: this.podDir(pod),
@@ -966,10 +1021,14 @@ export class RuntimeManager implements PodSyncHandler {
     }
     let containerId: string;
     try {
-      ({ containerId } = await this.options.runtime.createContainer(
-        { podSandboxId: ctx.sandboxId, config, sandboxConfig: ctx.sandboxConfig },
-        { signal: context.signal },
-      ));
+      // Not cut short by the sync's signal (nor is the start below): containerd 1.6
+      // can leave a half-made container or task behind a cancelled call, one that
+      // RemoveContainer then refuses ("cannot delete running task") for good.
+      ({ containerId } = await this.options.runtime.createContainer({
+        podSandboxId: ctx.sandboxId,
+        config,
+        sandboxConfig: ctx.sandboxConfig,
+      }));
     } catch (err) {
       const message = describe(err);
       this.recorder.event(this.ref(pod, name), 'Warning', 'Failed', `Error: ${message}`);
@@ -977,7 +1036,7 @@ export class RuntimeManager implements PodSyncHandler {
     }
     this.recorder.event(this.ref(pod, name), 'Normal', 'Created', `Created container ${name}`);
     try {
-      await this.options.runtime.startContainer({ containerId }, { signal: context.signal });
+      await this.options.runtime.startContainer({ containerId });
       this.runtimeActions++;
     } catch (err) {
       const message = describe(err);
@@ -1008,11 +1067,34 @@ export class RuntimeManager implements PodSyncHandler {
           signal: context.signal,
         });
       } catch (err) {
-        const message = describe(err);
-        this.recorder.event(this.ref(pod, name), 'Warning', 'FailedPostStartHook', message);
-        await this.options.runtime
-          .stopContainer({ containerId, timeout: minimumGracePeriodSeconds })
-          .catch(() => undefined);
+        // kubelet startContainer: the event does not carry the handler's message (it may
+        // hold secrets); the waiting state does. The container is killed like any other
+        // (preStop hook, the pod's grace period) and restarts per the restart policy.
+        const message = lifecycleHookFailureMessage(postStart, name, pod, err);
+        this.logger.warn('PostStart hook failed', {
+          pod: podFullName(pod),
+          container: name,
+          error: message,
+        });
+        this.recorder.event(
+          this.ref(pod, name),
+          'Warning',
+          'FailedPostStartHook',
+          'PostStartHook failed',
+        );
+        this.recorder.event(this.ref(pod, name), 'Normal', 'Killing', 'FailedPostStartHook');
+        await this.killContainer(
+          pod,
+          { id: containerId, name, annotations: {} },
+          container,
+          undefined,
+        ).catch((killErr: unknown) =>
+          this.logger.warn('Failed to kill container after its PostStart hook failed', {
+            pod: podFullName(pod),
+            container: name,
+            error: describe(killErr),
+          }),
+        );
         return { error: { reason: 'PostStartHookError', message } };
       }
     }
@@ -1085,9 +1167,10 @@ export class RuntimeManager implements PodSyncHandler {
    */
   private async killContainer(
     pod: k8s.Pod,
-    status: RuntimeContainerStatus,
+    status: Pick<RuntimeContainerStatus, 'id' | 'name' | 'annotations'>,
     container: k8s.Container | undefined,
     gracePeriodOverride: number | undefined,
+    waitForTurn?: Promise<unknown>,
   ): Promise<void> {
     // For a pod known only from the runtime (orphan, adopted), the grace period comes
     // from the container's annotation, as the kubelet restores specs from labels.
@@ -1122,13 +1205,32 @@ export class RuntimeManager implements PodSyncHandler {
           timeoutMs: grace * 1000,
         });
       } catch (err) {
+        // kubelet executePreStopHook: the event does not carry the handler's message.
+        this.logger.warn('PreStop hook failed', {
+          pod: podFullName(pod),
+          container: status.name,
+          error: lifecycleHookFailureMessage(preStop, status.name, pod, err),
+        });
         this.recorder.event(
           this.ref(pod, status.name),
           'Warning',
           'FailedPreStopHook',
-          describe(err),
+          'PreStopHook failed',
         );
       }
+      grace -= Math.floor((this.options.clock.monotonicNow() - started) / 1000);
+    }
+    // kubelet terminationOrdering: a sidecar's preStop hook runs at once, but it is
+    // stopped only once the containers it outlives have exited — within what is left of
+    // its grace period, the time waited being taken from it.
+    if (waitForTurn && grace > 0) {
+      const started = this.options.clock.monotonicNow();
+      const timeout = new AbortController();
+      await Promise.race([
+        waitForTurn,
+        this.options.clock.sleep(grace * 1000, timeout.signal).catch(() => undefined),
+      ]);
+      timeout.abort();
       grace -= Math.floor((this.options.clock.monotonicNow() - started) / 1000);
     }
     if (grace < minimumGracePeriodSeconds) grace = minimumGracePeriodSeconds;
@@ -1156,17 +1258,33 @@ export class RuntimeManager implements PodSyncHandler {
     const running = status.containerStatuses.filter(
       (c) => c.state === 'CONTAINER_RUNNING' || c.state === 'CONTAINER_CREATED',
     );
-    // App containers first, in parallel; then sidecars, last started first (kubelet 1.29+).
-    await Promise.all(
-      running
-        .filter((c) => !sidecarNames.has(c.name))
-        .map((c) => this.killContainer(pod, c, specs.get(c.name), options.gracePeriodSeconds)),
-    );
+    // kubelet killContainersWithSyncResult with terminationOrdering (1.29+): every
+    // container is killed at once (preStop hooks run in parallel); a sidecar receives its
+    // stop signal only after every app container and every sidecar defined after it has
+    // exited, so sidecars stop in reverse order of definition, all within one grace period.
+    const order = (pod.spec?.initContainers ?? []).map((c) => c.name);
+    // kubelet killContainer: a Normal Killing event "Stopping container <name>" each.
+    const kill = (c: RuntimeContainerStatus, waitForTurn?: Promise<unknown>): Promise<void> => {
+      this.recorder.event(
+        this.ref(pod, c.name),
+        'Normal',
+        'Killing',
+        `Stopping container ${c.name}`,
+      );
+      return this.killContainer(pod, c, specs.get(c.name), options.gracePeriodSeconds, waitForTurn);
+    };
+    const appKills = running.filter((c) => !sidecarNames.has(c.name)).map((c) => kill(c));
+    const appsDone = Promise.allSettled(appKills);
+    // Sidecars from the last defined to the first: each waits for those after it.
     const sidecars = running
       .filter((c) => sidecarNames.has(c.name))
-      .sort((a, b) => b.startedAtMs - a.startedAtMs);
+      .sort((a, b) => order.indexOf(b.name) - order.indexOf(a.name));
+    const sidecarKills: Array<Promise<void>> = [];
     for (const c of sidecars)
-      await this.killContainer(pod, c, specs.get(c.name), options.gracePeriodSeconds);
+      sidecarKills.push(kill(c, Promise.allSettled([appsDone, ...sidecarKills])));
+    const results = await Promise.allSettled([...appKills, ...sidecarKills]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async syncTerminatingPod(
@@ -1180,8 +1298,34 @@ export class RuntimeManager implements PodSyncHandler {
     const { status } = await this.options.cache.getNewerThan(uid, context.statusNewerThanMs, {
       signal: context.signal,
     });
-    const fresh = await this.listPod(uid, status);
+    let fresh = await this.listPod(uid, status);
     await this.killPodContainers(pod, fresh, options, context);
+    // kubelet SyncTerminatingPod: "detected running containers after a successful
+    // KillPod". A start sent by a sync that was cut short can still complete in the
+    // runtime after the listing above; such a container is killed too (a few passes,
+    // then the worker retries the termination) — never left running behind a pod
+    // reported terminated.
+    for (let pass = 0; ; pass++) {
+      fresh = await this.listPod(uid, fresh);
+      const left = fresh.containerStatuses.filter((c) => c.state === 'CONTAINER_RUNNING');
+      // A created container may be one whose start is in flight: look again shortly;
+      // one that stays created never ran (StopContainer leaves it so) and is fine.
+      const created = fresh.containerStatuses.some((c) => c.state === 'CONTAINER_CREATED');
+      if (left.length === 0 && (!created || pass >= terminationRecheckPasses)) break;
+      if (left.length > 0 && pass >= terminationRecheckPasses) {
+        throw new Error(
+          `detected running containers after a successful KillPod: ${left.map((c) => c.name).join(', ')}`,
+        );
+      }
+      if (left.length > 0)
+        this.logger.info('Containers still running after KillPod, killing them again', {
+          pod: podFullName(pod),
+          podUid: uid,
+          containers: left.map((c) => c.name),
+        });
+      await this.options.clock.sleep(terminationRecheckDelayMs);
+      if (left.length > 0) await this.killPodContainers(pod, fresh, options, context);
+    }
     for (const sb of fresh.sandboxStatuses) {
       if (sb.state === 'SANDBOX_READY') {
         await this.options.runtime.stopPodSandbox({ podSandboxId: sb.id }).catch((err: unknown) => {
@@ -1362,6 +1506,15 @@ export class RuntimeManager implements PodSyncHandler {
         c.ready =
           c.state?.running !== undefined &&
           !pod.spec?.containers.find((s) => s.name === c.name)?.readinessProbe;
+      }
+      // kubelet: a regular init container is ready once it exited 0; a sidecar like an
+      // app container.
+      for (const c of status.initContainerStatuses ?? []) {
+        const spec = pod.spec?.initContainers?.find((s) => s.name === c.name);
+        c.ready =
+          spec && isSidecar(spec)
+            ? c.state?.running !== undefined && !spec.readinessProbe
+            : c.state?.terminated?.exitCode === 0;
       }
     }
     status = applyReadiness(pod, status);

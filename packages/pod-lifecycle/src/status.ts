@@ -1,5 +1,11 @@
 import type { RuntimeContainerStatus, RuntimePodStatus, k8s } from '@nodeagent/core';
-import { computePodPhase, isSidecar, isStaticPod, latestStatus } from './pod-phase.js';
+import {
+  computePodPhase,
+  isSidecar,
+  isStaticPod,
+  latestStatus,
+  shouldContainerBeRestarted,
+} from './pod-phase.js';
 
 /** Why a container is not running, from the last sync (kubelet `SyncResult` message). */
 export interface ContainerWaitingReason {
@@ -19,8 +25,10 @@ export interface GeneratePodStatusOptions {
   /** When the agent first acted on the pod (RFC 3339). */
   startTime?: string;
   /**
-   * The pod worker has finished terminating the pod (kubelet `podIsTerminal`): every
-   * container gets a terminated state and the phase becomes Succeeded or Failed.
+   * The pod worker has finished terminating the pod (kubelet `podIsTerminal` plus the
+   * status manager's `TerminatePod`): the phase becomes Succeeded or Failed, and every
+   * container that started (or, once the pod initialized, every app container) gets a
+   * terminated state; containers that never started keep Waiting.
    */
   podIsTerminal?: boolean;
 }
@@ -46,12 +54,29 @@ function terminatedState(
   return t;
 }
 
+/** kubelet `ContainerReasonStatusUnknown`: a container of a terminated pod that has no terminated state. */
+function unknownTerminatedState(): k8s.ContainerStateTerminated {
+  return {
+    exitCode: 137,
+    reason: 'ContainerStatusUnknown',
+    message: 'The container could not be located when the pod was terminated',
+  };
+}
+
+/** A container's API status and the runtime instances it was made from. */
+interface BuiltStatus {
+  status: k8s.ContainerStatus;
+  current: RuntimeContainerStatus | undefined;
+  previous: RuntimeContainerStatus | undefined;
+}
+
 function containerStatus(
+  pod: k8s.Pod,
   container: k8s.Container,
   runtime: RuntimePodStatus,
   options: GeneratePodStatusOptions,
   defaultWaiting: string,
-): k8s.ContainerStatus {
+): BuiltStatus {
   const all = runtime.containerStatuses
     .filter((c) => c.name === container.name)
     .sort((a, b) => b.createdAtMs - a.createdAtMs);
@@ -67,30 +92,25 @@ function containerStatus(
     state: {},
   };
   if (current) status.containerID = `${options.runtimeName}://${current.id}`;
+  // kubelet convertToAPIContainerStatuses: the reason of the last failed start is shown
+  // (Waiting) only for a container that will be started again (ShouldContainerBeRestarted);
+  // an exited container that will not restart stays Terminated.
+  const showWaiting =
+    waiting !== undefined &&
+    (!current ||
+      (current.state !== 'CONTAINER_CREATED' &&
+        (current.state !== 'CONTAINER_EXITED' ||
+          shouldContainerBeRestarted(container, pod, current))));
   if (current?.state === 'CONTAINER_RUNNING') {
     status.state = {
       running: { startedAt: iso(current.startedAtMs) ?? new Date(0).toISOString() },
     };
-  } else if (waiting && (!current || current.state !== 'CONTAINER_CREATED')) {
+  } else if (showWaiting) {
     status.state = { waiting: { reason: waiting.reason, message: waiting.message } };
   } else if (current?.state === 'CONTAINER_EXITED') {
     status.state = { terminated: terminatedState(current, options.runtimeName) };
   } else {
     status.state = { waiting: { reason: defaultWaiting } };
-  }
-  if (options.podIsTerminal && !status.state.terminated) {
-    // kubelet: a container that is not terminated when the pod is terminal is
-    // reported as terminated, from its last instance or as unknown.
-    status.state = {
-      terminated:
-        current?.state === 'CONTAINER_EXITED'
-          ? terminatedState(current, options.runtimeName)
-          : {
-              exitCode: 137,
-              reason: 'ContainerStatusUnknown',
-              message: 'The container could not be located when the pod was terminated',
-            },
-    };
   }
   // lastState: the previous instance, or this one when the current state is a waiting
   // reason over an exited container (CrashLoopBackOff shows the last termination).
@@ -102,7 +122,75 @@ function containerStatus(
     status.lastState = {};
   }
   status.started = current?.state === 'CONTAINER_RUNNING';
-  return status;
+  return { status, current, previous };
+}
+
+/**
+ * Gives a container of a terminated pod a terminated state (kubelet status manager
+ * `TerminatePod`): its last instance's when it exited, `ContainerStatusUnknown` (137)
+ * otherwise.
+ */
+function terminateContainerStatus(built: BuiltStatus, runtimeName: string): void {
+  const { status, current, previous } = built;
+  if (status.state?.terminated) return;
+  if (current?.state === 'CONTAINER_EXITED') {
+    status.state = { terminated: terminatedState(current, runtimeName) };
+    status.lastState =
+      previous?.state === 'CONTAINER_EXITED'
+        ? { terminated: terminatedState(previous, runtimeName) }
+        : {};
+    return;
+  }
+  status.state = { terminated: unknownTerminatedState() };
+}
+
+/**
+ * kubelet `hasPodInitialized`: no init containers, an app container that ever left
+ * Waiting, or a last init container that completed with exit code 0.
+ */
+function hasPodInitialized(
+  pod: k8s.Pod,
+  initStatuses: readonly k8s.ContainerStatus[],
+  appStatuses: readonly k8s.ContainerStatus[],
+): boolean {
+  if ((pod.spec?.initContainers ?? []).length === 0) return true;
+  if (appStatuses.some((s) => s.lastState?.terminated || s.state?.waiting === undefined))
+    return true;
+  const last = initStatuses.at(-1);
+  return last?.state?.terminated?.exitCode === 0 || last?.lastState?.terminated?.exitCode === 0;
+}
+
+/**
+ * The container statuses of a terminated pod (kubelet `TerminatePod`): once the pod
+ * has initialized, every app container is terminated; init containers are terminated
+ * up to the last one that ever started, later ones (never started) keep Waiting, and
+ * so do the app containers of a pod that never initialized — it never reports a
+ * container start that did not happen.
+ */
+function terminateStatuses(
+  pod: k8s.Pod,
+  init: BuiltStatus[],
+  app: BuiltStatus[],
+  runtimeName: string,
+): void {
+  const initialized = hasPodInitialized(
+    pod,
+    init.map((b) => b.status),
+    app.map((b) => b.status),
+  );
+  if (initialized) for (const b of app) terminateContainerStatus(b, runtimeName);
+  let lastStarted = -1;
+  for (let i = init.length - 1; i >= 0; i--) {
+    const s = init[i]?.status;
+    if (s && (s.state?.waiting === undefined || s.lastState?.terminated)) {
+      lastStarted = i;
+      break;
+    }
+  }
+  for (let i = 0; i <= lastStarted; i++) {
+    const b = init[i];
+    if (b) terminateContainerStatus(b, runtimeName);
+  }
 }
 
 function condition(type: string, ok: boolean, reason?: string, nowIso?: string): k8s.PodCondition {
@@ -111,6 +199,43 @@ function condition(type: string, ok: boolean, reason?: string, nowIso?: string):
     status: ok ? 'True' : 'False',
     ...(!ok && reason ? { reason } : {}),
     ...(nowIso ? { lastTransitionTime: nowIso } : {}),
+  };
+}
+
+/**
+ * Whether an init container counts as initialized, from the runtime's view (kubelet
+ * `isInitContainerInitialized`): a regular one exited 0, a sidecar is running.
+ */
+function initContainerComplete(c: k8s.Container, runtime: RuntimePodStatus): boolean {
+  const s = latestStatus(runtime, c.name);
+  if (isSidecar(c)) return s?.state === 'CONTAINER_RUNNING';
+  return s?.state === 'CONTAINER_EXITED' && s.exitCode === 0;
+}
+
+/**
+ * The Initialized condition (kubelet `GeneratePodInitializedCondition`): True with
+ * reason PodCompleted for a Succeeded pod, True once initialized (or once an app
+ * container ran), else False / ContainersNotInitialized with the message
+ * `containers with incomplete status: [a b]` naming the init containers not done.
+ */
+function initializedCondition(
+  spec: k8s.PodSpec,
+  runtime: RuntimePodStatus,
+  phase: k8s.PodPhase,
+  initDone: boolean,
+): k8s.PodCondition {
+  if (phase === 'Succeeded') return { type: 'Initialized', status: 'True', reason: 'PodCompleted' };
+  if (initDone) return { type: 'Initialized', status: 'True' };
+  const incomplete = (spec.initContainers ?? [])
+    .filter((c) => !initContainerComplete(c, runtime))
+    .map((c) => c.name);
+  return {
+    type: 'Initialized',
+    status: 'False',
+    reason: 'ContainersNotInitialized',
+    ...(incomplete.length > 0
+      ? { message: `containers with incomplete status: [${incomplete.join(' ')}]` }
+      : {}),
   };
 }
 
@@ -132,27 +257,27 @@ export function generatePodStatus(
   if (options.podIsTerminal && !isStaticPod(pod) && phase !== 'Succeeded' && phase !== 'Failed')
     phase = 'Failed';
   const initDone =
-    (spec.initContainers ?? []).every((c) => {
-      if (isSidecar(c)) return latestStatus(runtime, c.name)?.state === 'CONTAINER_RUNNING';
-      const s = latestStatus(runtime, c.name);
-      return s?.state === 'CONTAINER_EXITED' && s.exitCode === 0;
-    }) || spec.containers.some((c) => latestStatus(runtime, c.name) !== undefined);
+    (spec.initContainers ?? []).every((c) => initContainerComplete(c, runtime)) ||
+    spec.containers.some((c) => latestStatus(runtime, c.name) !== undefined);
   const sandboxReady = runtime.sandboxStatuses.some((s) => s.state === 'SANDBOX_READY');
+  const init = (spec.initContainers ?? []).map((c) =>
+    containerStatus(pod, c, runtime, options, 'PodInitializing'),
+  );
+  const app = spec.containers.map((c) =>
+    containerStatus(pod, c, runtime, options, initDone ? 'ContainerCreating' : 'PodInitializing'),
+  );
+  if (options.podIsTerminal) terminateStatuses(pod, init, app, options.runtimeName);
   const status: k8s.PodStatus = {
     phase,
     conditions: [
       condition('PodReadyToStartContainers', sandboxReady),
-      condition('Initialized', initDone, 'ContainersNotInitialized'),
+      initializedCondition(spec, runtime, phase, initDone),
       condition('ContainersReady', false, 'ContainersNotReady'),
       condition('Ready', false, 'ContainersNotReady'),
       condition('PodScheduled', true),
     ],
-    initContainerStatuses: (spec.initContainers ?? []).map((c) =>
-      containerStatus(c, runtime, options, 'PodInitializing'),
-    ),
-    containerStatuses: spec.containers.map((c) =>
-      containerStatus(c, runtime, options, initDone ? 'ContainerCreating' : 'PodInitializing'),
-    ),
+    initContainerStatuses: init.map((b) => b.status),
+    containerStatuses: app.map((b) => b.status),
   };
   const ephemeral = spec.ephemeralContainers ?? [];
   if (ephemeral.length > 0) {
@@ -161,7 +286,13 @@ export function generatePodStatus(
     const defaultWaiting =
       (spec.initContainers ?? []).length > 0 ? 'PodInitializing' : 'ContainerCreating';
     status.ephemeralContainerStatuses = ephemeral.map((c) => {
-      const { started: _started, ...rest } = containerStatus(c, runtime, options, defaultWaiting);
+      const { started: _started, ...rest } = containerStatus(
+        pod,
+        c,
+        runtime,
+        options,
+        defaultWaiting,
+      ).status;
       return rest;
     });
   }
@@ -181,22 +312,29 @@ export function generatePodStatus(
 
 /**
  * Sets the ContainersReady and Ready conditions from the containers' `ready` flags
- * (kubelet `GeneratePodReadyCondition`): ready when every app container is ready and
- * the pod is not terminal.
+ * (kubelet `GenerateContainersReadyCondition` / `GeneratePodReadyCondition`): ready
+ * when every sidecar and app container is ready; otherwise ContainersNotReady with
+ * `containers with unready status: [sidecars… apps…]`. A terminal pod is never ready:
+ * reason PodCompleted (Succeeded) or PodFailed (Failed), no message.
  */
 export function applyReadiness(pod: k8s.Pod, status: k8s.PodStatus): k8s.PodStatus {
   const statuses = status.containerStatuses ?? [];
-  const notReady = statuses.filter((c) => !c.ready).map((c) => c.name);
-  const sidecarsNotReady = (status.initContainerStatuses ?? []).filter((c, i) => {
-    const spec = pod.spec?.initContainers?.[i];
+  const sidecarsNotReady = (status.initContainerStatuses ?? []).filter((c) => {
+    const spec = pod.spec?.initContainers?.find((s) => s.name === c.name);
     return spec !== undefined && isSidecar(spec) && !c.ready;
   });
+  const notReady = [...sidecarsNotReady, ...statuses.filter((c) => !c.ready)].map((c) => c.name);
   const terminal = status.phase === 'Succeeded' || status.phase === 'Failed';
-  const ready =
-    !terminal && notReady.length === 0 && sidecarsNotReady.length === 0 && statuses.length > 0;
+  const ready = !terminal && notReady.length === 0 && statuses.length > 0;
+  const reason = terminal
+    ? status.phase === 'Succeeded'
+      ? 'PodCompleted'
+      : 'PodFailed'
+    : 'ContainersNotReady';
   const message =
-    notReady.length > 0 ? `containers with unready status: [${notReady.join(' ')}]` : undefined;
-  const reason = terminal ? 'PodCompleted' : 'ContainersNotReady';
+    !terminal && notReady.length > 0
+      ? `containers with unready status: [${notReady.join(' ')}]`
+      : undefined;
   const conditions = (status.conditions ?? []).map((c) =>
     c.type === 'ContainersReady' || c.type === 'Ready'
       ? {

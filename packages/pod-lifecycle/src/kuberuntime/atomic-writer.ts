@@ -82,11 +82,16 @@ export class AtomicWriter {
 
   /**
    * Writes `payload`; returns true when the volume changed, false when it was already
-   * up to date.
+   * up to date. `setPerms`, when given, is called with the new timestamped directory
+   * once its files are written and before it becomes visible (kubelet step 7, where
+   * the volume plugins apply the pod's fsGroup).
    * @throws InvalidArgumentError for an invalid path (before anything is written);
    *   filesystem errors otherwise.
    */
-  async write(payload: VolumePayload): Promise<boolean> {
+  async write(
+    payload: VolumePayload,
+    setPerms?: (timestampDir: string) => Promise<void>,
+  ): Promise<boolean> {
     const clean = new Map<string, { data: Uint8Array; mode: number }>();
     for (const [path, file] of payload) {
       validateVolumeFilePath(path);
@@ -117,6 +122,7 @@ export class AtomicWriter {
         // The umask applies at creation: set the exact mode.
         await chmod(full, file.mode);
       }
+      if (setPerms) await setPerms(tsDir);
       for (const path of clean.keys()) {
         const top = path.split('/')[0] ?? path;
         const visible = join(this.targetDir, top);

@@ -34,6 +34,34 @@ export interface DownwardApiContext {
   nodeAllocatable?: { milliCPU?: number; memoryBytes?: number; ephemeralStorageBytes?: number };
 }
 
+/**
+ * The node's allocatable resources (a Node's `status.allocatable`) as the downward API
+ * uses them for unset limits (kubelet `defaultPodLimitsForDownwardAPI` reads the
+ * Node): `cpu` in millicores, `memory` and `ephemeral-storage` in bytes. Missing or
+ * unparseable quantities are left out (a limit that needs one then fails).
+ */
+export function downwardApiNodeAllocatable(
+  allocatable: k8s.ResourceList | undefined,
+): NonNullable<DownwardApiContext['nodeAllocatable']> {
+  const out: NonNullable<DownwardApiContext['nodeAllocatable']> = {};
+  const parsed = (name: string): Quantity | undefined => {
+    const value = allocatable?.[name];
+    if (value === undefined) return undefined;
+    try {
+      return parseQuantity(value);
+    } catch {
+      return undefined;
+    }
+  };
+  const cpu = parsed('cpu');
+  if (cpu) out.milliCPU = quantityMilliValue(cpu);
+  const memory = parsed('memory');
+  if (memory) out.memoryBytes = quantityValue(memory);
+  const storage = parsed('ephemeral-storage');
+  if (storage) out.ephemeralStorageBytes = quantityValue(storage);
+  return out;
+}
+
 /** Field paths a `fieldRef` of an environment variable may name (API validation `validEnvDownwardAPIFieldPathExpressions`). */
 export const supportedEnvFieldPaths: readonly string[] = [
   'metadata.name',

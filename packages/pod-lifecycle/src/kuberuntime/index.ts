@@ -42,6 +42,7 @@ export { expand, expandContainerCommandAndArgs, mappingFuncFor } from './expansi
 export type { EnvVarValue } from './expansion.js';
 export {
   containerResourceFieldValue,
+  downwardApiNodeAllocatable,
   envObjectReferences,
   fetchEnvObjects,
   isValidEnvVarName,
@@ -158,3 +159,4 @@ export {
 export type { PodSandboxConfigOptions } from './sandbox-config.js';
 export { containerLogPath, makeContainerConfig, makeMounts } from './container-config.js';
 export type { ContainerConfigOptions } from './container-config.js';
+export { fsGroupFileMode, podFsGroup, setVolumeOwnership } from './volume-ownership.js';

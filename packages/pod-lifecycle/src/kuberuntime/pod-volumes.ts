@@ -26,6 +26,13 @@ import {
   type VolumePayload,
 } from './volume-payload.js';
 import { nodeTmpfsMounter, type TmpfsMounter } from './volume-mounter.js';
+import {
+  fsGroupDirectoryMask,
+  fsGroupFileMode,
+  fsGroupReadOnlyMask,
+  podFsGroup,
+  setVolumeOwnership,
+} from './volume-ownership.js';
 import { volumeHostPath, volumeSourceKind } from './volumes.js';
 
 /** The volume sources whose contents come from the API (kubelet plugins with `RequiresRemount() == true`). */
@@ -268,6 +275,11 @@ export class ConfigVolumeManager {
       throw new UnsupportedVolumeSourceError(volume.name, kind);
     }
     const payload = await this.payload(pod, volume, ctx);
+    // kubelet SetVolumeOwnership: with an fsGroup, the files are group-readable by it.
+    const owner = podFsGroup(pod);
+    if (owner) {
+      for (const file of payload.values()) file.mode = fsGroupFileMode(file.mode, true);
+    }
     await mkdir(dir, { recursive: true, mode: 0o750 });
     if (isMemoryBackedVolume(volume) && !this.prepared.has(dir)) {
       const points = await this.mounter.mountPointsUnder(dir);
@@ -291,8 +303,23 @@ export class ConfigVolumeManager {
     }
     // Traversable by any container user (the kubelet's wrapped emptyDir is 0777; the
     // files are read-only mounts anyway, so 0755 is enough and safer).
-    await chmod(dir, 0o755);
-    return new AtomicWriter(dir, this.options.clock).write(payload);
+    await chmod(dir, owner ? 0o755 | fsGroupReadOnlyMask | fsGroupDirectoryMask : 0o755);
+    const setPerms = owner
+      ? // The whole volume, as the kubelet walks it (the new timestamped directory included).
+        (): Promise<void> => setVolumeOwnership(dir, owner.fsGroup, { readOnly: true })
+      : undefined;
+    return new AtomicWriter(dir, this.options.clock).write(payload, setPerms);
+  }
+
+  /**
+   * Gives a writable local volume (an emptyDir, set up once) to the pod's fsGroup, as
+   * the kubelet's emptyDir plugin does after creating it (`SetVolumeOwnership`): group
+   * `fsGroup`, setgid, read-write for the group. Nothing when the pod has no fsGroup.
+   */
+  async applyPodFsGroup(pod: k8s.Pod, dir: string): Promise<void> {
+    const owner = podFsGroup(pod);
+    if (owner)
+      await setVolumeOwnership(dir, owner.fsGroup, { readOnly: false, policy: owner.policy });
   }
 
   /**

@@ -158,6 +158,61 @@ describe('containerSecurityContext', () => {
   });
 });
 
+describe('containerSecurityContext with an image that names no user (kubelet getImageUser)', () => {
+  it('runs as uid 0, so runAsGroup alone is honoured (security_context.go runAsGroup)', () => {
+    const p = pod([
+      container('a', undefined, undefined, { securityContext: { runAsGroup: 2002 } }),
+    ]);
+    const sc = containerSecurityContext(p, p.spec.containers[0]!, { imageUser: {} });
+    expect(sc.runAsUser).toEqual({ value: 0 });
+    expect(sc.runAsGroup).toEqual({ value: 2002 });
+    expect(sc.runAsUsername).toBeUndefined();
+  });
+
+  it('an explicit runAsUser or the image uid still wins', () => {
+    const p = pod([container('a')], { securityContext: { runAsUser: 1001, runAsGroup: 7 } });
+    expect(containerSecurityContext(p, p.spec.containers[0]!, { imageUser: {} }).runAsUser).toEqual(
+      {
+        value: 1001,
+      },
+    );
+    const q = pod([container('a')]);
+    expect(
+      containerSecurityContext(q, q.spec.containers[0]!, { imageUser: { uid: 1234 } }).runAsUser,
+    ).toEqual({ value: 1234 });
+  });
+
+  it('runAsGroup with the image unknown (no ImageStatus) is still refused', () => {
+    const p = pod([
+      container('a', undefined, undefined, { securityContext: { runAsGroup: 2002 } }),
+    ]);
+    expect(() => containerSecurityContext(p, p.spec.containers[0]!)).toThrow(/runAsGroup needs/);
+  });
+});
+
+describe('verifyRunAsNonRoot messages', () => {
+  it('name the pod as the kubelet formats it (name_namespace(uid)) and the container', () => {
+    const p = pod([
+      container('app', undefined, undefined, { securityContext: { runAsNonRoot: true } }),
+    ]);
+    const c = p.spec.containers[0]!;
+    expect(() => verifyRunAsNonRoot(p, c, {})).toThrow(
+      'container has runAsNonRoot and image will run as root (pod: "web_team(1234-abcd)", container: app)',
+    );
+    expect(() => verifyRunAsNonRoot(p, c, { username: 'app' })).toThrow(
+      'container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root (pod: "web_team(1234-abcd)", container: app)',
+    );
+    const root = pod([
+      container('app', undefined, undefined, {
+        securityContext: { runAsNonRoot: true, runAsUser: 0 },
+      }),
+    ]);
+    expect(() => verifyRunAsNonRoot(root, root.spec.containers[0]!)).toThrow(
+      'container\'s runAsUser breaks non-root policy (pod: "web_team(1234-abcd)", container: app)',
+    );
+  });
+});
+
 describe('verifyRunAsNonRoot', () => {
   const nonRoot = (runAsUser?: number) =>
     pod([

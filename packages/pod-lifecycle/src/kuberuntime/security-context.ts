@@ -185,6 +185,12 @@ export function effectiveSecurityContext(
   return sc;
 }
 
+/** A pod as the kubelet's `format.Pod` quotes it in errors: `"name_namespace(uid)"`. */
+function formatPodForError(pod: k8s.Pod): string {
+  const m = pod.metadata ?? {};
+  return JSON.stringify(`${m.name ?? ''}_${m.namespace ?? ''}(${m.uid ?? ''})`);
+}
+
 /**
  * Enforces `runAsNonRoot` (kubelet `verifyRunAsNonRoot`): with it set, an explicit
  * runAsUser 0 is refused; without runAsUser, an image running as uid 0 (or naming no
@@ -203,7 +209,7 @@ export function verifyRunAsNonRoot(
     if (sc.runAsUser === 0) {
       throw new InvalidPodSpecError(
         `${field}.runAsUser`,
-        `container's runAsUser breaks non-root policy (container: ${container.name})`,
+        `container's runAsUser breaks non-root policy (pod: ${formatPodForError(pod)}, container: ${container.name})`,
       );
     }
     return;
@@ -211,13 +217,13 @@ export function verifyRunAsNonRoot(
   if (imageUser.uid === undefined && imageUser.username) {
     throw new InvalidPodSpecError(
       `${field}.runAsNonRoot`,
-      `container has runAsNonRoot and image has non-numeric user (${imageUser.username}), cannot verify user is non-root (container: ${container.name})`,
+      `container has runAsNonRoot and image has non-numeric user (${imageUser.username}), cannot verify user is non-root (pod: ${formatPodForError(pod)}, container: ${container.name})`,
     );
   }
   if ((imageUser.uid ?? 0) === 0) {
     throw new InvalidPodSpecError(
       `${field}.runAsNonRoot`,
-      `container has runAsNonRoot and image will run as root (container: ${container.name})`,
+      `container has runAsNonRoot and image will run as root (pod: ${formatPodForError(pod)}, container: ${container.name})`,
     );
   }
 }
@@ -274,6 +280,9 @@ export function containerSecurityContext(
     out.runAsUser = { value: options.imageUser.uid };
   } else if (options.imageUser?.username) {
     out.runAsUsername = options.imageUser.username;
+  } else if (options.imageUser) {
+    // kubelet getImageUser: an image that names no user runs as root (uid 0).
+    out.runAsUser = { value: 0 };
   }
   if (sc.runAsGroup !== undefined) {
     if (out.runAsUser === undefined && out.runAsUsername === undefined) {
