@@ -1,0 +1,439 @@
+/**
+ * Kubelet e2e parity for pods as the API sees them, and the node (test/e2e/common/node
+ * pods.go, runtimeclass.go, node_lease.go; test/e2e_node mirror_pod_test.go and
+ * summary_test.go): a running container whose image is updated is restarted with the
+ * new image; container logs through the node API; pods with a missing RuntimeClass or
+ * a handler the runtime does not have stay Pending with FailedCreatePodSandBox, a
+ * configured handler runs; mirror pods follow their static pod's manifest and survive
+ * a graceful delete; the /stats/summary shape and bounds; the node Lease's owner and
+ * renewals while the node status is not rewritten when nothing changes.
+ *
+ * The real `nodeagent` process on the real containerd; the API server in this process.
+ * Scenarios are independent and run concurrently (one agent for the file).
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { realRuntime } from '@nodeagent/testkit/vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import {
+  condition,
+  containerStatus,
+  obj,
+  startApiModeHarness,
+  uidOf,
+  type ApiModeHarness,
+  type Json,
+} from './support/api-mode-harness.js';
+
+const ns = 'e2e-podsapi';
+const staticNs = 'e2e-podsapi-static';
+const nodeName = 'e2e-podsapi-node';
+const token = 'e2e-podsapi-admin-token';
+const env = realRuntime();
+
+let h: ApiModeHarness;
+/** The agent's KubeletConfiguration file (read for staticPodPath and port). */
+let agentConfig = '';
+
+/** A value of the agent's config.yaml (`key: value` lines). */
+function configValue(key: string): string {
+  const line = readFileSync(agentConfig, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${key}: `));
+  return line?.slice(key.length + 2).trim() ?? '';
+}
+
+/** GET on the agent's node API (HTTPS on 127.0.0.1, self-signed) with the admin token. */
+function nodeApiGet(path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: Number(configValue('port')),
+        path,
+        method: 'GET',
+        rejectUnauthorized: false,
+        headers: { Authorization: `Bearer ${token}` },
+        timeout: 10_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function runningStatus(namespace: string, name: string, container = 'main'): Json | undefined {
+  const cs = containerStatus(h.podStatus(namespace, name), container);
+  return obj(cs?.state).running ? cs : undefined;
+}
+
+function eventsWithReason(namespace: string, name: string, reason: string): Json[] {
+  return h.eventsFor(namespace, name).filter((e) => e.reason === reason);
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : NaN;
+}
+
+beforeAll(async () => {
+  h = await startApiModeHarness({ nodeName, namespaces: [ns, staticNs] });
+  const args = h.agent?.spawnargs ?? [];
+  agentConfig = args[args.indexOf('--config') + 1] ?? '';
+  h.server.addToken(token, { name: 'e2e-podsapi-admin', groups: ['system:masters'] });
+  // The image-update scenario's second image is pulled up front: a pull during the
+  // node-status window of the Lease scenario would (rightly) change node.status.images.
+  await h.cri.pullImage({ image: { image: env.busybox2Image } });
+  const rcs = h.server.store.resource('runtimeclasses', 'node.k8s.io');
+  for (const [name, handler] of [
+    ['podsapi-unconfigured', 'podsapi-unconfigured-handler'],
+    ['podsapi-runc', 'runc'],
+  ] as const) {
+    h.server.store.create(rcs, '', {
+      apiVersion: 'node.k8s.io/v1',
+      kind: 'RuntimeClass',
+      metadata: { name },
+      handler,
+    });
+  }
+}, 60_000);
+
+afterAll(async () => {
+  if (agentConfig) rmSync(join(configValue('staticPodPath'), 'static-web.yaml'), { force: true });
+  await h?.close();
+}, 60_000);
+
+describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
+  it('[pods.go] should have their auto-restart back-off timer reset on image update: restarted with the new image', async ({
+    expect,
+  }) => {
+    const created = h.createPod(ns, 'image-update', {
+      terminationGracePeriodSeconds: 1,
+      containers: [h.sleeper('main')],
+    });
+    const first = await h.waitFor('image-update Running', () => runningStatus(ns, 'image-update'));
+    expect(first.image).toBe(env.busyboxImage);
+    const pod = h.getPod(ns, 'image-update') ?? {};
+    const spec = obj(pod.spec);
+    const containers = (spec.containers as Json[]).map((c) => ({
+      ...c,
+      image: env.busybox2Image,
+    }));
+    h.server.store.update(h.pods, ns, { ...pod, spec: { ...spec, containers } });
+    const updated = await h.waitFor('image-update restarted with the new image', () => {
+      const cs = runningStatus(ns, 'image-update');
+      // A new container (pod-lifecycle reports the spec's image even for the old one
+      // until it is replaced; the kubelet reports the runtime container's image).
+      return cs?.image === env.busybox2Image && cs.containerID !== first.containerID
+        ? cs
+        : undefined;
+    });
+    expect(updated.restartCount).toBe(1);
+    // The kubelet kills the container whose spec hash changed, then starts the new one.
+    const killing = eventsWithReason(ns, 'image-update', 'Killing').map((e) => String(e.message));
+    expect(killing.join('\n')).toMatch(/definition changed/);
+    const runtime = await h.containersOf(uidOf(created));
+    const running = runtime.filter((c) => c.state === 'CONTAINER_RUNNING');
+    expect(running).toHaveLength(1);
+    expect(`containerd://${running[0]?.id ?? ''}`).toBe(updated.containerID);
+    expect(running[0]?.image?.image ?? '').toContain(
+      env.busybox2Image.replace(/^.*\//, '').replace(/:.*$/, ''),
+    );
+    h.server.store.delete(h.pods, ns, 'image-update', { gracePeriodSeconds: 0 });
+  });
+
+  it('[pods.go] should support retrieving logs from the container (node API /containerLogs)', async ({
+    expect,
+  }) => {
+    h.createPod(ns, 'logs', {
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        h.sleeper('main', {
+          command: ['sh', '-c', 'echo container is alive; echo second line; exec sleep 3600'],
+        }),
+      ],
+    });
+    await h.waitFor('logs Running', () => runningStatus(ns, 'logs'));
+    const logs = await h.waitFor('the container log through the node API', async () => {
+      const res = await nodeApiGet(`/containerLogs/${ns}/logs/main`);
+      return res.status === 200 && res.body.includes('second line') ? res.body : undefined;
+    });
+    expect(logs).toBe('container is alive\nsecond line\n');
+    const tail = await nodeApiGet(`/containerLogs/${ns}/logs/main?tailLines=1&timestamps=true`);
+    expect(tail.body).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z second line\n$/);
+    h.server.store.delete(h.pods, ns, 'logs', { gracePeriodSeconds: 0 });
+  });
+
+  it('[runtimeclass.go] a non-existent RuntimeClass (admission bypassed) or an unconfigured handler: Pending, FailedCreatePodSandBox, no sandbox; a configured handler runs', async ({
+    expect,
+  }) => {
+    const pod = (runtimeClassName: string): Json => ({
+      runtimeClassName,
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 1,
+      containers: [h.sleeper('main', { command: ['sh', '-c', 'true'] })],
+    });
+    const missing = h.createPod(ns, 'rc-missing', pod('podsapi-does-not-exist'));
+    const unconfigured = h.createPod(ns, 'rc-unconfigured', pod('podsapi-unconfigured'));
+    const configured = h.createPod(ns, 'rc-runc', pod('podsapi-runc'));
+
+    const missingEvent = await h.waitFor('FailedCreatePodSandBox for the missing class', () =>
+      eventsWithReason(ns, 'rc-missing', 'FailedCreatePodSandBox').at(0),
+    );
+    expect(missingEvent.type).toBe('Warning');
+    expect(missingEvent.message).toBe(
+      'Failed to create pod sandbox: runtimeclass.node.k8s.io "podsapi-does-not-exist" not found',
+    );
+    const unconfiguredEvent = await h.waitFor('FailedCreatePodSandBox for the handler', () =>
+      eventsWithReason(ns, 'rc-unconfigured', 'FailedCreatePodSandBox').at(0),
+    );
+    // The runtime refuses the handler; the kubelet e2e looks for the handler's name.
+    expect(String(unconfiguredEvent.message)).toContain('podsapi-unconfigured-handler');
+
+    const succeeded = await h.waitFor('the configured-handler pod Succeeded', () => {
+      const s = h.podStatus(ns, 'rc-runc');
+      return s.phase === 'Succeeded' ? s : undefined;
+    });
+    expect(obj(obj(containerStatus(succeeded, 'main')?.state).terminated).exitCode).toBe(0);
+    const [sandbox] = await h.sandboxesOf(uidOf(configured));
+    expect(sandbox?.runtimeHandler ?? '').toBe('runc');
+
+    for (const [name, created] of [
+      ['rc-missing', missing],
+      ['rc-unconfigured', unconfigured],
+    ] as const) {
+      const s = h.podStatus(ns, name);
+      expect(s.phase, name).toBe('Pending');
+      expect(obj(obj(containerStatus(s, 'main')?.state).waiting).reason, name).toBe(
+        'ContainerCreating',
+      );
+      const ready = (await h.sandboxesOf(uidOf(created))).filter(
+        (sb) => sb.state === 'SANDBOX_READY',
+      );
+      expect(ready, name).toEqual([]);
+    }
+    for (const name of ['rc-missing', 'rc-unconfigured', 'rc-runc'])
+      h.server.store.delete(h.pods, ns, name, { gracePeriodSeconds: 0 });
+  });
+
+  it('[mirror_pod_test.go] a mirror pod is updated with its static pod, recreated after a graceful delete (static pod not restarted), removed with the manifest', async ({
+    expect,
+  }) => {
+    const manifest = join(configValue('staticPodPath'), 'static-web.yaml');
+    const writeManifest = (image: string): void =>
+      writeFileSync(
+        manifest,
+        [
+          'apiVersion: v1',
+          'kind: Pod',
+          'metadata:',
+          '  name: static-web',
+          `  namespace: ${staticNs}`,
+          'spec:',
+          '  hostNetwork: true',
+          '  terminationGracePeriodSeconds: 1',
+          '  containers:',
+          '  - name: main',
+          `    image: ${image}`,
+          '    command: ["sleep", "3600"]',
+          '',
+        ].join('\n'),
+      );
+    const mirrorName = `static-web-${nodeName}`;
+    const mirrorRunning = (image: string, otherThan = ''): Json | undefined => {
+      const p = h.getPod(staticNs, mirrorName);
+      if (!p || uidOf(p) === otherThan || obj(p.metadata).deletionTimestamp) return undefined;
+      const cs = containerStatus(obj(p.status), 'main');
+      return obj(cs?.state).running && cs?.image === image ? p : undefined;
+    };
+    writeManifest(env.busyboxImage);
+    const first = await h.waitFor('the mirror pod Running', () => mirrorRunning(env.busyboxImage));
+    const firstHash = obj(obj(first.metadata).annotations)['kubernetes.io/config.hash'];
+
+    // "should be updated when static pod updated": a new mirror with the new image.
+    writeManifest(env.busybox2Image);
+    const second = await h.waitFor('the mirror pod of the updated static pod', () =>
+      mirrorRunning(env.busybox2Image, uidOf(first)),
+    );
+    const annotations = obj(obj(second.metadata).annotations);
+    expect(annotations['kubernetes.io/config.mirror']).toBe(
+      annotations['kubernetes.io/config.hash'],
+    );
+    expect(annotations['kubernetes.io/config.hash']).not.toBe(firstHash);
+    expect(
+      obj(obj(second.spec).containers && (obj(second.spec).containers as Json[])[0]).image,
+    ).toBe(env.busybox2Image);
+    const staticContainer = String(containerStatus(obj(second.status), 'main')?.containerID);
+
+    // "should be recreated when mirror pod gracefully deleted": the static pod runs on.
+    h.server.store.delete(h.pods, staticNs, mirrorName, { gracePeriodSeconds: 30 });
+    const third = await h.waitFor('the mirror recreated after a graceful delete', () =>
+      mirrorRunning(env.busybox2Image, uidOf(second)),
+    );
+    const cs = containerStatus(obj(third.status), 'main');
+    expect(cs?.containerID).toBe(staticContainer);
+    expect(cs?.restartCount).toBe(0);
+
+    // "should be removed when static pod is deleted".
+    rmSync(manifest);
+    await h.waitFor('the mirror deleted with its manifest', () => !h.getPod(staticNs, mirrorName));
+    const uid = String(annotations['kubernetes.io/config.hash']);
+    await h.waitFor('the static pod containers gone', async () =>
+      (await h.containersOf(uid)).every((c) => c.state !== 'CONTAINER_RUNNING'),
+    );
+  });
+
+  it('[summary_test.go] /stats/summary: node and pod stats present and within plausible bounds', async ({
+    expect,
+  }) => {
+    const created = h.createPod(ns, 'stats', {
+      terminationGracePeriodSeconds: 1,
+      volumes: [{ name: 'test-empty-dir', emptyDir: {} }],
+      containers: [
+        h.sleeper('main', {
+          command: [
+            'sh',
+            '-c',
+            'head -c 65536 /dev/urandom > /test-empty-dir/file; head -c 32768 /dev/urandom > /rootfs-file; echo logged; exec sleep 3600',
+          ],
+          volumeMounts: [{ name: 'test-empty-dir', mountPath: '/test-empty-dir' }],
+        }),
+      ],
+    });
+    await h.waitFor('stats Running', () => runningStatus(ns, 'stats'));
+    type Summary = { node: Json; pods: Json[] };
+    const summary = await h.waitFor(
+      'a summary with CPU rates for the node and the pod',
+      async () => {
+        const res = await nodeApiGet('/stats/summary');
+        if (res.status !== 200) return undefined;
+        const s = JSON.parse(res.body) as Summary;
+        const p = s.pods.find((x) => obj(x.podRef).uid === uidOf(created));
+        const c = (Array.isArray(p?.containers) ? (p.containers as Json[]) : []).find(
+          (x) => x.name === 'main',
+        );
+        return obj(s.node.cpu).usageNanoCores !== undefined &&
+          obj(c?.cpu).usageNanoCores !== undefined &&
+          (Array.isArray(p?.volume) ? p.volume : []).length > 0
+          ? s
+          : undefined;
+      },
+    );
+    const KB = 1024;
+    const MB = 1024 * KB;
+    const GB = 1024 * MB;
+    const TB = 1024 * GB;
+    const inRange = (v: unknown, lo: number, hi: number, what: string): void => {
+      expect.soft(num(v), what).toBeGreaterThanOrEqual(lo);
+      expect.soft(num(v), what).toBeLessThanOrEqual(hi);
+    };
+    const fsBounds = (fs: Json, what: string, usedLo: number, usedHi: number): void => {
+      inRange(fs.availableBytes, 0, 100 * TB, `${what}.availableBytes`);
+      inRange(fs.capacityBytes, 100 * MB, 100 * TB, `${what}.capacityBytes`);
+      inRange(fs.usedBytes, usedLo, usedHi, `${what}.usedBytes`);
+    };
+    const node = summary.node;
+    expect(node.nodeName).toBe(nodeName);
+    expect(Date.parse(String(node.startTime))).toBeLessThan(Date.now());
+    inRange(obj(node.cpu).usageNanoCores, 10_000, 2e9 * 64, 'node.cpu.usageNanoCores');
+    inRange(obj(node.cpu).usageCoreNanoSeconds, 1e9, Number.MAX_SAFE_INTEGER, 'node.cpu.total');
+    const mem = obj(node.memory);
+    inRange(mem.usageBytes, 10 * MB, 1 * TB, 'node.memory.usageBytes');
+    inRange(mem.workingSetBytes, 10 * MB, 1 * TB, 'node.memory.workingSetBytes');
+    inRange(mem.availableBytes, 1 * MB, 1 * TB, 'node.memory.availableBytes');
+    inRange(mem.rssBytes, 1 * MB, 1 * TB, 'node.memory.rssBytes');
+    inRange(mem.pageFaults, 1_000, Number.MAX_SAFE_INTEGER, 'node.memory.pageFaults');
+    fsBounds(obj(node.fs), 'node.fs', 1 * MB, 100 * TB);
+    inRange(obj(node.fs).inodes, 1_000, 1e12, 'node.fs.inodes');
+    // usedBytes is the runtime's ImageFsInfo figure, passed through as the kubelet does.
+    fsBounds(obj(obj(node.runtime).imageFs), 'node.runtime.imageFs', 0, 100 * TB);
+    // The "pods" system container: the kubepods cgroup holding every pod (kubelet
+    // GetPodCgroupRoot), so at least this pod's memory.
+    const podsCont = (Array.isArray(node.systemContainers) ? node.systemContainers : [])
+      .map(obj)
+      .find((c) => c.name === 'pods');
+    inRange(obj(podsCont?.memory).workingSetBytes, 10 * KB, 1 * TB, 'pods.memory.workingSetBytes');
+    inRange(obj(podsCont?.cpu).usageCoreNanoSeconds, 1, Number.MAX_SAFE_INTEGER, 'pods.cpu');
+    inRange(obj(node.rlimit).maxpid, 1_000, 1e9, 'node.rlimit.maxpid');
+    inRange(obj(node.rlimit).curproc, 10, 1e9, 'node.rlimit.curproc');
+
+    const pod = summary.pods.find((x) => obj(x.podRef).uid === uidOf(created)) ?? {};
+    expect(pod.podRef).toEqual({ name: 'stats', namespace: ns, uid: uidOf(created) });
+    const c = (pod.containers as Json[]).find((x) => x.name === 'main') ?? {};
+    expect(Date.parse(String(c.startTime))).toBeGreaterThanOrEqual(
+      Date.parse(String(pod.startTime)) - 1_000,
+    );
+    inRange(obj(c.cpu).usageNanoCores, 0, 2e9, 'container.cpu.usageNanoCores');
+    inRange(obj(c.cpu).usageCoreNanoSeconds, 1, 1e12, 'container.cpu.usageCoreNanoSeconds');
+    inRange(obj(c.memory).workingSetBytes, 10 * KB, 80 * MB, 'container.memory.workingSetBytes');
+    fsBounds(obj(c.rootfs), 'container.rootfs', 0, 10 * MB);
+    fsBounds(obj(c.logs), 'container.logs', 1, 10 * MB);
+    const volume = (pod.volume as Json[]).find((v) => v.name === 'test-empty-dir') ?? {};
+    inRange(volume.usedBytes, 64 * KB, 1 * MB, 'volume.usedBytes');
+    inRange(volume.capacityBytes, 100 * MB, 100 * TB, 'volume.capacityBytes');
+    inRange(obj(pod['ephemeral-storage']).usedBytes, 64 * KB, 20 * MB, 'pod.ephemeral-storage');
+    inRange(obj(pod.process_stats).process_count, 1, 100, 'pod.process_stats.process_count');
+    inRange(obj(pod.memory).workingSetBytes, 10 * KB, 80 * MB, 'pod.memory.workingSetBytes');
+    h.server.store.delete(h.pods, ns, 'stats', { gracePeriodSeconds: 0 });
+  });
+
+  it('[node_lease.go] the Lease is owned by the Node and renewed; the node status is not rewritten while nothing changes', async ({
+    expect,
+  }) => {
+    const leases = h.server.store.resource('leases', 'coordination.k8s.io');
+    const node = await h.waitFor('the Node Ready', () => {
+      const n = h.server.store.tryGet(h.nodes, '', nodeName);
+      return condition(obj(n?.status), 'Ready')?.status === 'True' ? n : undefined;
+    });
+    // The first Lease may be written before the Node exists; a renewal adds the owner
+    // (kubelet setNodeOwnerFunc), as the kubelet e2e's Eventually allows.
+    const lease = await h.waitFor(
+      'the node Lease with an owner reference',
+      () => {
+        const l = h.server.store.tryGet(leases, 'kube-node-lease', nodeName);
+        const refs = obj(l?.metadata).ownerReferences;
+        return Array.isArray(refs) && refs.length > 0 ? l : undefined;
+      },
+      25_000,
+    );
+    expect(obj(lease.metadata).ownerReferences).toEqual([
+      expect.objectContaining({
+        apiVersion: 'v1',
+        kind: 'Node',
+        name: nodeName,
+        uid: uidOf(node),
+      }),
+    ]);
+    expect(obj(lease.spec)).toMatchObject({ holderIdentity: nodeName, leaseDurationSeconds: 40 });
+    // Let the start-up status writes settle (Ready, images), then watch one full
+    // nodeStatusUpdateFrequency (10 s): the Lease is renewed, the status is not patched.
+    await h.waitFor(
+      'node.status.images to list the pre-pulled second image',
+      () => {
+        const images = obj(h.server.store.tryGet(h.nodes, '', nodeName)?.status).images;
+        return JSON.stringify(images ?? []).includes(env.busybox2Image.replace(/^.*\//, ''));
+      },
+      25_000,
+    );
+    const heartbeat = (): unknown => h.nodeCondition('Ready')?.lastHeartbeatTime;
+    const renewTime = (): unknown =>
+      obj(h.server.store.tryGet(leases, 'kube-node-lease', nodeName)?.spec).renewTime;
+    const renewed = async (after: unknown): Promise<unknown> =>
+      h.waitFor('a Lease renewal', () => (renewTime() !== after ? renewTime() : undefined), 20_000);
+    const r1 = await renewed(renewTime());
+    const h1 = heartbeat();
+    const r2 = await renewed(r1);
+    const r3 = await renewed(r2);
+    expect(Date.parse(String(r3)) - Date.parse(String(r1))).toBeGreaterThanOrEqual(15_000);
+    expect(heartbeat()).toBe(h1);
+  });
+});
