@@ -38,7 +38,8 @@ export function toRuntimeContainerStatus(
     exitCode: status.exitCode,
     reason: status.reason,
     message: status.message,
-    image: status.image?.image ?? '',
+    // kubelet toKubeContainerStatus: the image as the user wrote it when the runtime says
+    image: status.image?.userSpecifiedImage || status.image?.image || '',
     imageRef: status.imageRef,
     imageId: status.imageId,
     attempt,

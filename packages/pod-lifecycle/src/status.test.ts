@@ -84,6 +84,15 @@ describe('generatePodStatus', () => {
     expect(s.containerStatuses?.[0]?.state).toEqual({ waiting: { reason: 'PodInitializing' } });
   });
 
+  it("image is the running container's (after an image update, until it is replaced), else the spec's", () => {
+    const running = { ...ctr('run1', 'CONTAINER_RUNNING'), image: 'busybox:1' };
+    const updated = pod({ containers: [{ name: 'run1', image: 'busybox:2' }] });
+    const before = generatePodStatus(updated, runtime(running), { runtimeName: 'containerd' });
+    expect(before.containerStatuses?.[0]?.image).toBe('busybox:1');
+    const none = generatePodStatus(updated, runtime(), { runtimeName: 'containerd' });
+    expect(none.containerStatuses?.[0]?.image).toBe('busybox:2');
+  });
+
   it('a terminal Never pod whose init2 failed keeps the app container Waiting (kubelet TerminatePod: the pod never initialized)', () => {
     const s = generatePodStatus(
       pod({ restartPolicy: 'Never', initContainers: inits }),

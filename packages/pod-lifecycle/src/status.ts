@@ -85,7 +85,9 @@ function containerStatus(
   const waiting = options.waiting?.get(container.name);
   const status: k8s.ContainerStatus = {
     name: container.name,
-    image: container.image ?? '',
+    // kubelet convertContainerStatus: the image of the runtime's container, so a container
+    // still running after an image update shows the image it runs; the spec's until then
+    image: current?.image || (container.image ?? ''),
     imageID: current?.imageRef ?? '',
     ready: false,
     restartCount: current?.restartCount ?? 0,
