@@ -126,8 +126,8 @@ describe('ephemeral containers in API-server mode', () => {
       '3600',
     ]);
 
-    // Its log, where the kubelet writes it (the harness's agent serves the node API with a
-    // self-signed certificate the API server does not trust, so `pods/log` cannot proxy).
+    // Its log, in the file where the kubelet writes it (`pods/log` through the API server
+    // is covered by pods-api.integration.test.ts).
     const { status: criStatus } = await h.cri.containerStatus({
       containerId: debuggerContainer!.id,
     });

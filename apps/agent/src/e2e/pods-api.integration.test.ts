@@ -46,11 +46,16 @@ function configValue(key: string): string {
 
 /** GET on the agent's node API (HTTPS on 127.0.0.1, self-signed) with the admin token. */
 function nodeApiGet(path: string): Promise<{ status: number; body: string }> {
+  return httpsGet(Number(configValue('port')), path);
+}
+
+/** GET with the admin token on 127.0.0.1:`port` over HTTPS (certificate not checked). */
+function httpsGet(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: '127.0.0.1',
-        port: Number(configValue('port')),
+        port,
         path,
         method: 'GET',
         rejectUnauthorized: false,
@@ -170,6 +175,12 @@ describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
     expect(logs).toBe('container is alive\nsecond line\n');
     const tail = await nodeApiGet(`/containerLogs/${ns}/logs/main?tailLines=1&timestamps=true`);
     expect(tail.body).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z second line\n$/);
+    // as `kubectl logs`: the API server's pods/log, proxied to the agent's node API
+    const viaApi = await httpsGet(
+      Number(new URL(h.server.url).port),
+      `/api/v1/namespaces/${ns}/pods/logs/log?container=main&tailLines=1`,
+    );
+    expect(viaApi).toEqual({ status: 200, body: 'second line\n' });
     h.server.store.delete(h.pods, ns, 'logs', { gracePeriodSeconds: 0 });
   });
 

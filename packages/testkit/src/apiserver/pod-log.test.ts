@@ -96,11 +96,13 @@ let server: TestApiServer;
 let kubelet: FakeKubelet;
 
 /** The kubelet's CA is made first so that the API server can trust it; the kubelet trusts the server's kubelet-client CA. */
-async function start(options: { trustKubelet?: boolean } = {}): Promise<void> {
+async function start(options: { kubeletCa?: 'right' | 'wrong' | 'none' } = {}): Promise<void> {
   const kubeletCa = new CertificateAuthority('fake-kubelet-ca');
+  const which = options.kubeletCa ?? 'right';
   server = await startTestApiServer({
     clock: new FakeClock(),
-    ...(options.trustKubelet === false ? {} : { kubeletCaPem: kubeletCa.certPem }),
+    ...(which === 'right' ? { kubeletCaPem: kubeletCa.certPem } : {}),
+    ...(which === 'wrong' ? { kubeletCaPem: new CertificateAuthority('other-ca').certPem } : {}),
   });
   kubelet = await startFakeKubelet(kubeletCa, server.kubeletClientCaPem);
 }
@@ -299,8 +301,16 @@ describe('pods/log', () => {
     );
   });
 
-  it('verifies the kubelet certificate (server CA by default) unless insecureSkipTLSVerifyBackend', async () => {
-    await start({ trustKubelet: false });
+  it('without a kubelet CA does not verify the kubelet certificate, as kube-apiserver without --kubelet-certificate-authority', async () => {
+    await start({ kubeletCa: 'none' });
+    seedNode('127.0.0.1', kubelet.port);
+    seedPod('web', ['c']);
+    const res = await call(logPath('web'));
+    expect([res.status, res.text]).toEqual([200, 'line 1\nline 2\n']);
+  });
+
+  it('verifies the kubelet certificate against the given CA unless insecureSkipTLSVerifyBackend', async () => {
+    await start({ kubeletCa: 'wrong' });
     seedNode('127.0.0.1', kubelet.port);
     seedPod('web', ['c']);
     const refused = await status(logPath('web'));

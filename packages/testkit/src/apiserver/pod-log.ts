@@ -254,8 +254,12 @@ function backendError(code: number, body: string): ApiStatusError {
 export interface KubeletClientTls {
   /** The API server's kubelet client certificate (`--kubelet-client-certificate`). */
   clientCertificate: CertificateAndKey;
-  /** CA for the kubelet's serving certificate (`--kubelet-certificate-authority`). */
-  caPem: string;
+  /**
+   * CA for the kubelet's serving certificate (`--kubelet-certificate-authority`). Without
+   * one the kubelet's certificate is not verified, as kube-apiserver does when that flag
+   * is not set (`KubeletClientConfig.transportConfig`: no CA → insecure).
+   */
+  caPem?: string;
 }
 
 /**
@@ -286,8 +290,8 @@ export function proxyPodLog(
         method: 'GET',
         cert: tls.clientCertificate.certPem,
         key: tls.clientCertificate.keyPem,
-        ca: tls.caPem,
-        rejectUnauthorized: !location.insecureSkipTLSVerify,
+        ...(tls.caPem === undefined ? {} : { ca: tls.caPem }),
+        rejectUnauthorized: tls.caPem !== undefined && !location.insecureSkipTLSVerify,
         headers: { 'User-Agent': 'nodeagent-testkit-apiserver' },
         agent: false,
       },

@@ -161,8 +161,10 @@ export interface TestApiServerOptions {
   /**
    * CA (PEM) that signed the kubelets' serving certificates, used to verify them
    * when proxying `pods/log` (kube-apiserver's `--kubelet-certificate-authority`).
-   * Default: the server's own CA. A request with `insecureSkipTLSVerifyBackend=true`
-   * skips the check, as on the real server.
+   * Default: none, and then — as kube-apiserver without that flag — the kubelet's
+   * certificate is not verified (a kubelet's self-signed serving certificate works).
+   * With a CA, a request with `insecureSkipTLSVerifyBackend=true` skips the check, as
+   * on the real server.
    */
   kubeletCaPem?: string;
   /**
@@ -724,7 +726,7 @@ class ApiServerImpl {
       location,
       {
         clientCertificate: this.kubeletClientCertificate(),
-        caPem: this.options.kubeletCaPem ?? this.ca.certPem,
+        ...(this.options.kubeletCaPem === undefined ? {} : { caPem: this.options.kubeletCaPem }),
       },
       sendStatus,
     );

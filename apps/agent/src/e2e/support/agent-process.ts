@@ -58,7 +58,8 @@ export function writeNodeKubeconfig(
  * host firewall changes, static pods from `manifestDir`, the test runtime's CRI
  * endpoint and cgroup root, pod logs under `<workDir>/logs`, the node API on
  * 127.0.0.1:`nodeApiPort`, the plain healthz on 127.0.0.1:`healthzPort` (off by default,
- * so that agents running side by side do not contend for 10248), JSON logs. Returns its path.
+ * so that agents running side by side do not contend for 10248), the client CA of the node
+ * API when given (so that the API server can proxy `pods/log`), JSON logs. Returns its path.
  */
 export function writeApiModeAgentConfig(options: {
   workDir: string;
@@ -66,8 +67,10 @@ export function writeApiModeAgentConfig(options: {
   env: ReturnType<typeof realRuntime>;
   nodeApiPort: number;
   healthzPort?: number;
+  /** CA file of client certificates the node API accepts (the API server's kubelet client CA). */
+  clientCaFile?: string;
 }): string {
-  const { workDir, manifestDir, env, nodeApiPort, healthzPort = 0 } = options;
+  const { workDir, manifestDir, env, nodeApiPort, healthzPort = 0, clientCaFile } = options;
   const path = join(workDir, 'config.yaml');
   writeFileSync(
     path,
@@ -82,6 +85,7 @@ export function writeApiModeAgentConfig(options: {
       'address: 127.0.0.1',
       `port: ${nodeApiPort}`,
       `healthzPort: ${healthzPort}`,
+      ...(clientCaFile ? ['authentication:', '  x509:', `    clientCAFile: ${clientCaFile}`] : []),
       'logging:',
       '  format: json',
       '',

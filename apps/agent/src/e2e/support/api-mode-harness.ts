@@ -115,7 +115,11 @@ export async function startApiModeHarness(options: ApiModeHarnessOptions): Promi
     server.store.create(namespaces, '', { metadata: { name: ns } });
   const kubeconfig = writeNodeKubeconfig(server, workDir, nodeName);
   const nodeApiPort = await freeLoopbackPort();
-  const config = writeApiModeAgentConfig({ workDir, manifestDir, env, nodeApiPort });
+  // The node API trusts the API server's kubelet client certificate, as a kubelet whose
+  // clientCAFile is the cluster CA: `pods/log` through the API server reaches the agent.
+  const clientCaFile = join(workDir, 'kubelet-client-ca.crt');
+  writeFileSync(clientCaFile, server.kubeletClientCaPem);
+  const config = writeApiModeAgentConfig({ workDir, manifestDir, env, nodeApiPort, clientCaFile });
   const cri = createCriClient({ endpoint: env.criEndpoint });
   let agent: ChildProcess | undefined;
 
