@@ -162,12 +162,17 @@ describe('WatchingConfigMapManager', () => {
     const m = configMaps();
     m.registerPod(volumePod('p1', 'missing'));
     await expect(m.getConfigMap('default', 'missing')).rejects.toBeInstanceOf(NotFoundError);
+    // the kubelet's words: apierrors.NewNotFound(corev1.Resource("configmap"), name)
+    await expect(m.getConfigMap('default', 'missing')).rejects.toThrow(
+      /^configmap "missing" not found$/,
+    );
 
     putConfigMap('loose', { y: '1' });
     expect((await m.getConfigMap('default', 'loose')).data).toEqual({ y: '1' });
     expect(server.requests.filter((q) => q.verb === 'get' && q.name === 'loose')).toHaveLength(1);
     expect(m.watchedObjects).toBe(1);
     await expect(m.getConfigMap('default', 'nope')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(m.getConfigMap('default', 'nope')).rejects.toThrow(/^configmap "nope" not found$/);
   });
 
   it('fails with UnavailableError after the bounded wait when the object cannot be synced', async () => {

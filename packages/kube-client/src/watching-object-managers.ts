@@ -1,6 +1,7 @@
 import {
   NotFoundError,
   UnavailableError,
+  isNodeAgentError,
   noopLogger,
   type Clock,
   type ConfigMapManager,
@@ -92,13 +93,17 @@ class WatchingObjectManager<T extends KubeObject & { immutable?: boolean }> {
 
   async get(namespace: string, name: string): Promise<T> {
     const what = `${this.kind.kind} "${name}" in namespace "${namespace}"`;
+    // kubelet: apierrors.NewNotFound(corev1.Resource("configmap"), name)
+    const notFound = (cause?: unknown): NotFoundError =>
+      new NotFoundError(`${this.kind.kind} "${name}" not found`, cause ? { cause } : undefined);
     const item = this.items.get(key(namespace, name));
     if (item === undefined) {
       // Not referenced by any registered pod: one GET.
       try {
         return await this.kind.read(this.options.api, namespace, name);
       } catch (err) {
-        throw toReadError(err, what);
+        const e = toReadError(err, what);
+        throw isNodeAgentError(e, 'NotFound') ? notFound(e) : e;
       }
     }
     if (item.immutable !== undefined) return item.immutable;
@@ -107,7 +112,7 @@ class WatchingObjectManager<T extends KubeObject & { immutable?: boolean }> {
     if (!reflector.hasSynced()) await this.waitForSync(item, reflector);
     if (item.immutable !== undefined) return item.immutable;
     const obj = reflector.getByName(namespace, name);
-    if (obj === undefined) throw new NotFoundError(`${what} not found`);
+    if (obj === undefined) throw notFound();
     return obj;
   }
 
