@@ -96,6 +96,20 @@ const targets: readonly Target[] = [
     methodInfo: 'PluginRegistrationMethodInfo',
     methodInfoDoc: 'One gRPC method of the plugin registration service.',
   },
+  {
+    protoFile: join(repoRoot, 'packages/pod-resources/proto/podresources/v1/api.proto'),
+    packageName: 'v1',
+    typesTitle: 'Kubelet PodResources v1 (v1.PodResourcesLister) message and service types.',
+    typesOut: join(repoRoot, 'packages/pod-resources/src/generated/types.ts'),
+    descriptorTitle:
+      'protobufjs JSON descriptor and gRPC method table for kubelet PodResources v1.',
+    descriptorOuts: [join(repoRoot, 'packages/pod-resources/src/generated/descriptor.ts')],
+    descriptorConst: 'podResourcesDescriptor',
+    descriptorDoc:
+      'The PodResources v1 schema, as a protobufjs JSON descriptor (field names in camelCase).',
+    methodInfo: 'PodResourcesMethodInfo',
+    methodInfoDoc: 'One gRPC method of the PodResourcesLister service.',
+  },
 ];
 
 const header = (target: Target, what: string): string =>

@@ -45,6 +45,7 @@ import {
 import { defaultSysctl, setupKernelTunables, type Sysctl } from './kernel-defaults.js';
 import { registerNodeApi } from './node-api.js';
 import { registerNodeProtection } from './node-protection.js';
+import { registerPodResourcesApi } from './pod-resources.js';
 import type { PodStateChange } from './pod-state-view.js';
 import { apiRuntimeHandlerFor } from './runtime-classes.js';
 import { checkRuntimeSocket } from './runtime-socket.js';
@@ -174,6 +175,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
     : [];
   const protectionComponents = registerNodeProtection(container, config, logger);
   const nodeApiComponents = registerNodeApi(container, config, { apiMode, metrics, logger });
+  const podResourcesComponents = registerPodResourcesApi(container, config, logger);
   const csi = registerCsi(container, config, { apiMode, clock, logger });
 
   // pod-lifecycle is registered in its component's start(), once the runtime's name
@@ -334,6 +336,7 @@ export function createAgent(config: AgentConfig, options: CreateAgentOptions): A
     ...csi.after,
     ...protectionComponents,
     ...nodeApiComponents,
+    ...podResourcesComponents,
   ];
 
   const started: AgentComponent[] = [];
