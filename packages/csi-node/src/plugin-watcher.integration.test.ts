@@ -36,7 +36,10 @@ afterAll(async () => {
 describe('CSI registration and mounts on the real host', () => {
   it('registers the test driver through the registration directory, stages and publishes with real bind mounts, and unmounts cleanly', async () => {
     await eventually(() => expect(manager.registry.list()).toEqual(['it.csi.nodeagent.test']));
-    expect(driver.registrationStatus).toEqual([{ pluginRegistered: true, error: '' }]);
+    // the status is sent to the driver after the registry has it
+    await eventually(() =>
+      expect(driver.registrationStatus).toEqual([{ pluginRegistered: true, error: '' }]),
+    );
     const client = manager.registry.get('it.csi.nodeagent.test')!;
     expect((await client.nodeGetCapabilities()).stageUnstage).toBe(true);
 
