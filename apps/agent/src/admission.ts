@@ -21,6 +21,7 @@ import {
   type MachineInfo,
 } from '@nodeagent/status-reporter';
 import type { AgentConfig } from './config/agent-config.js';
+import { NodeListerToken } from './node-lister.js';
 
 /**
  * The node as the agent would register it (kubelet `initialNode`): name, the
@@ -60,6 +61,18 @@ export function localNode(config: AgentConfig, machine: MachineInfo): AdmissionN
 }
 
 /**
+ * The API server's Node in API mode (kubelet `nodeLister.Get`): the node lister's
+ * (watched, so label and taint changes are seen at once), else the one the node
+ * status manager last read or wrote; undefined before either has it.
+ */
+function apiModeNode(r: TokenResolver): AdmissionNode | undefined {
+  return (
+    resolveOptional(r, NodeListerToken)?.node() ??
+    resolveOptional(r, NodeStatusManagerToken)?.node()
+  );
+}
+
+/**
  * The node as the kubelet's `getNodeAnyWay` returns it: the API server's Node once
  * registered (API mode), else {@link localNode}. Reads the machine's capacity once.
  * The pods' downward API reads its allocatable for unset limits.
@@ -73,8 +86,7 @@ export async function createNodeGetter(
     resolveOptional(r, MachineInfoProvider) ??
     createHostMachineInfoProvider({ rootDir: config.rootDir });
   const local = localNode(config, await provider.read());
-  return () =>
-    (options.apiMode ? resolveOptional(r, NodeStatusManagerToken)?.node() : undefined) ?? local;
+  return () => (options.apiMode ? apiModeNode(r) : undefined) ?? local;
 }
 
 /**
@@ -94,7 +106,7 @@ export async function createAdmitHandlers(
   const local = localNode(config, await provider.read());
   const apiNode = (): AdmissionNode | undefined => {
     if (!options.apiMode) return undefined;
-    return resolveOptional(r, NodeStatusManagerToken)?.node();
+    return apiModeNode(r);
   };
   const handlers: PodAdmitHandler[] = [];
   const eviction = resolveOptional(r, EvictionManagerToken);

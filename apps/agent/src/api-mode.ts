@@ -39,6 +39,7 @@ import {
 import type { DependencyContainer } from 'tsyringe';
 import type { AgentComponent } from './agent.js';
 import type { AgentConfig } from './config/agent-config.js';
+import { NodeListerToken, createNodeLister, waitForNodeSync } from './node-lister.js';
 
 /** Where the API pod source keeps the last pod set it knew, under the root directory. */
 export const apiPodCheckpointFile = 'checkpoints/api-pods.json';
@@ -74,6 +75,8 @@ export function registerApiMode(
   const kubelet = config.kubelet;
   const { clock, logger } = options;
   const userAgent = `nodeagent/${options.version} (linux/${arch() === 'x64' ? 'amd64' : arch()})`;
+  // Also core's ServiceAccountTokenManager (TokenRequest), which gives registerPodLifecycle
+  // the tokens of projected serviceAccountToken volumes (kube-api-access-*).
   registerKubeClient(container, {
     nodeName: config.nodeName,
     kubeconfig: config.inCluster
@@ -134,11 +137,24 @@ export function registerApiMode(
     lease: { leaseDurationSeconds: kubelet.nodeLeaseDurationSeconds },
   });
 
+  // The kubelet's node lister: an informer on this node's Node (admission reads its
+  // labels and taints); the API pods wait for its first list (kubelet nodeHasSynced).
+  let nodeLister: ReturnType<typeof createNodeLister> | undefined;
+  container.register(NodeListerToken, {
+    useFactory: (r: TokenResolver) =>
+      (nodeLister ??= createNodeLister({
+        nodeName: config.nodeName,
+        api: resolveToken(r, KubeApiClient),
+        clock,
+        logger: logger.child({ component: 'kube-client' }),
+      })),
+  });
+
   // Desired pods: the static sources and the API server's pods for this node.
   container.register(PodSources, {
     useFactory: (r: TokenResolver) => [
       ...resolveToken(r, StaticPodSources),
-      resolveToken(r, ApiServerPodSource),
+      waitForNodeSync(resolveToken(r, ApiServerPodSource), resolveToken(r, NodeListerToken)),
     ],
   });
 
@@ -209,6 +225,11 @@ export function registerApiMode(
       }
       resolveToken(container, KubeApiClient).close();
     },
+  });
+  components.push({
+    name: 'node-lister',
+    start: () => resolveToken(container, NodeListerToken).start(),
+    stop: () => resolveToken(container, NodeListerToken).stop(),
   });
   // Services for containers' service-link env variables (registered as core's
   // ServiceLister, which registerPodLifecycle picks up); API pods wait for its sync.

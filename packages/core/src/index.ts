@@ -97,6 +97,15 @@ export {
   standaloneConfigMapManager,
   standaloneSecretManager,
 } from './config-objects.js';
+export {
+  ServiceAccountTokenManager,
+  standaloneServiceAccountTokenManager,
+} from './service-account-token.js';
+export type {
+  BoundObjectReference,
+  TokenRequestSpec,
+  TokenRequestStatus,
+} from './service-account-token.js';
 
 export { PodVolumePlugins } from './volume-plugin.js';
 export type { MountedVolume, PodVolumePlugin } from './volume-plugin.js';

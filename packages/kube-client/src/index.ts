@@ -89,6 +89,21 @@ export {
 } from './service-lister.js';
 export type { ServiceReflectorTuning, WatchingServiceListerOptions } from './service-lister.js';
 export {
+  ApiServiceAccountTokenManager,
+  createServiceAccountTokenManager,
+  maxTokenRefreshJitterMs,
+  maxTokenTtlMs,
+  requiresTokenRefresh,
+  tokenCacheKey,
+  tokenGcPeriodMs,
+  tokenRequestClient,
+} from './token-manager.js';
+export type {
+  ApiServiceAccountTokenManagerOptions,
+  RequestServiceAccountToken,
+  TokenRequestResult,
+} from './token-manager.js';
+export {
   ApiServerPodSource,
   ApiServerServiceLister,
   KubeApiClient,

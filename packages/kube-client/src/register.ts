@@ -4,6 +4,7 @@ import {
   Logger,
   Random,
   SecretManager,
+  ServiceAccountTokenManager,
   ServiceLister,
   createToken,
   resolveOptional,
@@ -19,6 +20,7 @@ import {
   WatchingSecretManager,
   type ObjectReflectorTuning,
 } from './watching-object-managers.js';
+import { ApiServiceAccountTokenManager } from './token-manager.js';
 
 /** Token of the agent's shared, rate-limited API clients. */
 export const KubeApiClient: InjectionToken<KubeApi> = createToken<KubeApi>('KubeApiClient');
@@ -76,13 +78,15 @@ export interface KubeClientOptions {
  * source, for the agent to add to `PodSources`), core's `ConfigMapManager` and
  * `SecretManager` as the watching managers, and core's `ServiceLister` (also as
  * `ApiServerServiceLister`, which the agent starts and stops) as the all-namespace
- * service reflector the kubelet uses for service-link environment variables.
+ * service reflector the kubelet uses for service-link environment variables, and
+ * core's `ServiceAccountTokenManager` (TokenRequest tokens for projected volumes).
  */
 export function registerKubeClient(container: FactoryRegistry, options: KubeClientOptions): void {
   let api: KubeApi | undefined;
   let source: ApiPodSource | undefined;
   let configMaps: WatchingConfigMapManager | undefined;
   let secrets: WatchingSecretManager | undefined;
+  let tokens: ApiServiceAccountTokenManager | undefined;
   let services: WatchingServiceLister | undefined;
   const common = (r: TokenResolver): { clock: Clock; random?: Random; logger?: Logger } => {
     const clock = options.clock ?? r.resolve(Clock);
@@ -135,6 +139,11 @@ export function registerKubeClient(container: FactoryRegistry, options: KubeClie
   });
   container.register(SecretManager, {
     useFactory: (r) => (secrets ??= new WatchingSecretManager(managerOptions(r))),
+  });
+  // Projected service-account tokens (kubelet token.Manager) through the TokenRequest API.
+  container.register(ServiceAccountTokenManager, {
+    useFactory: (r) =>
+      (tokens ??= new ApiServiceAccountTokenManager({ ...common(r), api: getApi(r) })),
   });
   const serviceLister = (r: TokenResolver): WatchingServiceLister =>
     (services ??= new WatchingServiceLister({

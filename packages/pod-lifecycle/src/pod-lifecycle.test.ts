@@ -589,6 +589,83 @@ describe('PodLifecycle in API mode (status manager, mirror pods)', () => {
     expect(h.containers('done')).toEqual([]);
     expect(h.runtime.listSandboxesNow()).toEqual([]);
   });
+
+  it('ClusterFirst without clusterDNS: a MissingClusterDNS Warning, not for a host-network ClusterFirst pod (kubelet GetPodDNS)', async () => {
+    const events: Array<{
+      reason: string;
+      type: string;
+      message: string;
+      uid?: string | undefined;
+    }> = [];
+    const recorder: EventRecorder = {
+      event: (ref, type, reason, message) => events.push({ reason, type, message, uid: ref.uid }),
+    };
+    const h = await harness(
+      [pod('host-default'), pod('cluster-first', { dnsPolicy: 'ClusterFirstWithHostNet' })],
+      { recorder },
+    );
+    await h.step(2_000);
+    expect(h.containers('cluster-first')[0]?.state).toBe('CONTAINER_RUNNING');
+    expect(events.filter((e) => e.reason === 'MissingClusterDNS')).toEqual([
+      {
+        reason: 'MissingClusterDNS',
+        type: 'Warning',
+        uid: 'cluster-first',
+        message:
+          'pod: "cluster-first_default(cluster-first)". kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.',
+      },
+    ]);
+  });
+
+  it('a pod that completed: its volumes are removed, its containers and pod directory kept (volume_manager_test.go)', async () => {
+    const h = await harness([pod('vol', { restartPolicy: 'Never' })]);
+    const podDir = '/nodeagent-test/root/pods/vol';
+    const emptyDir = `${podDir}/volumes/kubernetes.io~empty-dir/scratch`;
+    memoryFs.dirs.add(podDir);
+    memoryFs.dirs.add(emptyDir);
+    await h.step(2_000);
+    expect(memoryFs.dirs.has(emptyDir)).toBe(true);
+    h.runtime.exitContainer(h.containers('vol')[0]!.id, 0);
+    await h.step(3_000);
+    expect(memoryFs.dirs.has(emptyDir)).toBe(false);
+    expect(memoryFs.dirs.has(podDir)).toBe(true);
+    expect(h.containers('vol')[0]?.state).toBe('CONTAINER_EXITED');
+  });
+
+  it('a pod that completed before an agent restart keeps its containers (logs, exit code) until deleted', async () => {
+    // kubelet: only container GC (or the pod's deletion) removes a terminal pod's
+    // containers; a restart must not (restart_test.go, `kubectl logs` of a Job pod).
+    const clock = new FakeClock();
+    const runtime = createFakeRuntime({ clock, autoEvents: false });
+    const before = new TestSource('api');
+    const h1 = await harness([], { runtime, clock, extraSources: [before] });
+    const done = apiPod('done');
+    done.spec.restartPolicy = 'Never';
+    before.set([done]);
+    await h1.step(2_000);
+    h1.runtime.exitContainer(h1.containers('done')[0]!.id, 0);
+    await h1.step(3_000);
+    const [exited] = h1.containers('done');
+    expect(exited?.state).toBe('CONTAINER_EXITED');
+    await h1.lifecycle.stop();
+    await h1.pleg.stop();
+
+    // The agent comes back; the API server has the pod Succeeded.
+    const after = new TestSource('api');
+    const h2 = await harness([], { runtime, clock, extraSources: [after] });
+    after.set([{ ...done, status: { phase: 'Succeeded' } }]);
+    await h2.step(5_000);
+    expect(h2.containers('done').map((c) => [c.id, c.state])).toEqual([
+      [exited!.id, 'CONTAINER_EXITED'],
+    ]);
+    expect(h2.runtime.listSandboxesNow()).toHaveLength(1);
+
+    // Deleted from the API: now it is cleaned up.
+    after.set([]);
+    await h2.step(5_000);
+    expect(h2.containers('done')).toEqual([]);
+    expect(h2.runtime.listSandboxesNow()).toEqual([]);
+  });
 });
 
 describe('PodLifecycle admission (kubelet canAdmitPod / rejectPod)', () => {

@@ -14,6 +14,7 @@ import {
   ProbeManager,
   Random,
   SecretManager,
+  ServiceAccountTokenManager,
   ServiceLister,
   createToken,
   resolveOptional,
@@ -61,7 +62,7 @@ export type RegisterPodLifecycleOptions = Omit<
  * Registers one `PodLifecycle` (token `PodLifecycle`), built from the container's
  * ContainerRuntime, ImageService, PodLifecycleEventGenerator (its cache), Clock, and
  * — when registered — Logger, EventRecorder, ProbeManager, Random, PodSources,
- * ConfigMapManager, SecretManager, ServiceLister (service-link env variables) and PodVolumePlugins (without them ConfigMap/Secret references behave as
+ * ConfigMapManager, SecretManager, ServiceAccountTokenManager, ServiceLister (service-link env variables) and PodVolumePlugins (without them ConfigMap/Secret references behave as
  * on a kubelet without an API server: missing, unless optional), PodStatusManager and
  * MirrorClient (API mode), and MetricsRegistry (the kubelet's pod metrics; `options.metrics`
  * wins). With `maxParallelImagePulls` the image service's pulls are queued
@@ -82,6 +83,8 @@ export function registerPodLifecycle(
       const random = resolveOptional(r, Random);
       const configMaps = options.configMaps ?? resolveOptional(r, ConfigMapManager);
       const secrets = options.secrets ?? resolveOptional(r, SecretManager);
+      const serviceAccountTokens =
+        options.serviceAccountTokens ?? resolveOptional(r, ServiceAccountTokenManager);
       const services = options.services ?? resolveOptional(r, ServiceLister);
       const volumePlugins = options.volumePlugins ?? resolveOptional(r, PodVolumePlugins);
       const statusManager = options.statusManager ?? resolveOptional(r, PodStatusManager);
@@ -106,6 +109,7 @@ export function registerPodLifecycle(
         ...(random ? { random } : {}),
         ...(configMaps ? { configMaps } : {}),
         ...(secrets ? { secrets } : {}),
+        ...(serviceAccountTokens ? { serviceAccountTokens } : {}),
         ...(services ? { services } : {}),
         ...(volumePlugins ? { volumePlugins } : {}),
         ...(statusManager ? { statusManager } : {}),

@@ -24,6 +24,7 @@ import {
   type RuntimeContainerStatus,
   type RuntimePodStatus,
   type SecretManager,
+  type ServiceAccountTokenManager,
   type ServiceLister,
   type cri,
   type k8s,
@@ -42,7 +43,7 @@ import {
   isEphemeralContainer,
   withTargetPidNamespace,
 } from './ephemeral-containers.js';
-import { lifecycleHookFailureMessage, runLifecycleHandler } from './hooks.js';
+import { formatPod, lifecycleHookFailureMessage, runLifecycleHandler } from './hooks.js';
 import { PodLifecycleMetrics } from './metrics.js';
 import {
   ConfigVolumeManager,
@@ -56,6 +57,7 @@ import {
   makeContainerConfig,
   makePodSandboxConfig,
   podLimits,
+  podDNSType,
   defaultTerminationMessagePath,
   prepareHostPath,
   prepareTerminationMessageFile,
@@ -215,6 +217,8 @@ export interface RuntimeManagerOptions {
   configMaps?: ConfigMapManager;
   /** Secrets for env (`envFrom`, `secretKeyRef`) and secret/projected volumes; see {@link RuntimeManagerOptions.configMaps}. */
   secrets?: SecretManager;
+  /** Tokens for projected `serviceAccountToken` sources (kubelet `tokenManager`); default: standalone (such mounts fail). */
+  serviceAccountTokens?: ServiceAccountTokenManager;
   /**
    * The cluster's Services for containers' service-link environment variables
    * (kubelet `serviceLister`): `<NAME>_SERVICE_HOST` … of the pod's namespace when
@@ -342,6 +346,9 @@ export class RuntimeManager implements PodSyncHandler {
       clock: options.clock,
       configMaps: this.configMaps,
       secrets: this.secrets,
+      ...(options.serviceAccountTokens
+        ? { serviceAccountTokens: options.serviceAccountTokens }
+        : {}),
       ...(options.volumeMounter ? { mounter: options.volumeMounter } : {}),
       ...(options.volumePlugins ? { volumePlugins: options.volumePlugins } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
@@ -697,6 +704,16 @@ export class RuntimeManager implements PodSyncHandler {
         ? await this.options.runtimeHandlerFor(runtimeClassName)
         : '';
     const config = this.buildSandboxConfig(pod, attempt, cgroupParent);
+    if (podDNSType(pod) === 'ClusterFirst' && (this.options.dns?.clusterDNS ?? []).length === 0) {
+      // kubelet dns.Configurer.GetPodDNS: no clusterDNS, so the pod falls back to the
+      // node's resolv.conf ("Default"), with a Warning on the pod.
+      this.recorder.event(
+        this.ref(pod),
+        'Warning',
+        'MissingClusterDNS',
+        `pod: ${JSON.stringify(formatPod(pod))}. kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. Falling back to "Default" policy.`,
+      );
+    }
     await this.fs.ensureDir(this.podLogDir(pod));
     // Not cut short by the sync's signal (like CreateContainer / StartContainer): a
     // sandbox whose creation completes after the pod's termination listed its sandboxes
@@ -1384,10 +1401,17 @@ export class RuntimeManager implements PodSyncHandler {
     const uid = podUid(pod);
     const fresh = await this.listPod(uid, this.options.cache.get(uid).status);
     this.unregisterFromObjectManagers(pod);
-    if (options.reason === 'PodCompleted') {
+    if (options.reason === 'PodCompleted' || options.reason === 'Terminal') {
       // Still desired, but finished: keep its containers (logs, exit codes) like the
       // kubelet; its volumes are unmounted (the kubelet tears down volumes of terminated pods).
+      // 'Terminal' (already terminal in the API when the agent started, e.g. after a
+      // restart): likewise kept until the pod is deleted or container GC takes them; the
+      // API keeps the status it has.
       if (this.mayHaveMounts(pod)) await this.tearDownVolumes(pod);
+      // Nothing is mounted any more: the volumes go too, as each kubelet volume plugin's
+      // TearDown removes its directory (an emptyDir's data with it; volume_manager_test.go).
+      await this.fs.removeAll(join(this.podDir(pod), 'volumes'));
+      if (options.reason === 'Terminal') return;
       this.publishStatus(
         pod,
         fresh,

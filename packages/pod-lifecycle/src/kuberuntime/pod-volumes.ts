@@ -1,17 +1,18 @@
-import { chmod, lstat, mkdir } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  UnimplementedError,
   isNodeAgentError,
   noopLogger,
   standaloneConfigMapManager,
   standaloneSecretManager,
+  standaloneServiceAccountTokenManager,
   type Clock,
   type ConfigMapManager,
   type Logger,
   type MountedVolume,
   type PodVolumePlugin,
   type SecretManager,
+  type ServiceAccountTokenManager,
   type k8s,
 } from '@nodeagent/core';
 import { AtomicWriter, atomicWriterDataDir } from './atomic-writer.js';
@@ -22,6 +23,8 @@ import {
   defaultVolumeFileMode,
   makeConfigMapPayload,
   makeSecretPayload,
+  makeServiceAccountTokenPayload,
+  projectedTokenFsUser,
   throwAggregateVolumeErrors,
   type VolumePayload,
 } from './volume-payload.js';
@@ -54,6 +57,11 @@ export interface ConfigVolumeManagerOptions {
   configMaps?: ConfigMapManager;
   /** Secrets for secret volumes and projections; the standalone manager by default. */
   secrets?: SecretManager;
+  /**
+   * Tokens for projected `serviceAccountToken` sources (kubelet `token.Manager`); the
+   * standalone manager by default, with which such a source fails its mount.
+   */
+  serviceAccountTokens?: ServiceAccountTokenManager;
   /** tmpfs mounts for memory-backed volumes; `mount`/`umount` by default. */
   mounter?: TmpfsMounter;
   logger?: Logger;
@@ -85,7 +93,9 @@ export interface VolumeSetUpFailure {
  *   `onTmpfsFallback` is called;
  * - `optional` sources whose object is missing give an empty volume, missing listed
  *   keys fail unless `optional`, bad item paths fail before anything is written;
- * - a projected `serviceAccountToken` fails (no TokenRequest support yet);
+ * - a projected `serviceAccountToken` is a pod-bound token of the pod's ServiceAccount
+ *   from the token manager (refreshed there; a rotated token is written by the next
+ *   set-up call); without an API server it fails;
  * - other sources (csi, persistentVolumeClaim) go to the first configured
  *   `PodVolumePlugin` that `canSupport`s them (set up on every call, torn down with the
  *   pod before anything else is unmounted); without one they fail as unsupported.
@@ -93,6 +103,7 @@ export interface VolumeSetUpFailure {
 export class ConfigVolumeManager {
   private readonly configMaps: ConfigMapManager;
   private readonly secrets: SecretManager;
+  private readonly tokens: ServiceAccountTokenManager;
   private readonly mounter: TmpfsMounter;
   private readonly logger: Logger;
   /** Memory-backed volume directories whose tmpfs is in place (or that fell back to disk). */
@@ -104,6 +115,7 @@ export class ConfigVolumeManager {
   constructor(private readonly options: ConfigVolumeManagerOptions) {
     this.configMaps = options.configMaps ?? standaloneConfigMapManager;
     this.secrets = options.secrets ?? standaloneSecretManager;
+    this.tokens = options.serviceAccountTokens ?? standaloneServiceAccountTokenManager;
     this.mounter = options.mounter ?? nodeTmpfsMounter;
     this.logger = (options.logger ?? noopLogger).child({ component: 'volumes' });
     this.plugins = options.volumePlugins ?? [];
@@ -143,7 +155,7 @@ export class ConfigVolumeManager {
    * The payload of one API-backed volume, read now through the managers.
    * @throws the manager's NotFoundError (`configmap "x" not found`) for a missing,
    *   non-optional object; NotFoundError for a missing listed key; InvalidArgumentError
-   *   for a bad path or mode; UnimplementedError for a serviceAccountToken projection;
+   *   for a bad path or mode; the token manager's error for a serviceAccountToken projection;
    *   several at once as an AggregateVolumeError (projected volumes).
    */
   async payload(pod: k8s.Pod, volume: k8s.Volume, ctx: DownwardApiContext): Promise<VolumePayload> {
@@ -204,8 +216,11 @@ export class ConfigVolumeManager {
         } else if (projection.downwardAPI) {
           part = collectDownwardApiPayload(projection.downwardAPI.items, pod, ctx, defaultMode);
         } else if (projection.serviceAccountToken) {
-          throw new UnimplementedError(
-            `serviceAccountToken projection (path ${JSON.stringify(projection.serviceAccountToken.path)}) is not supported: nodeagent has no TokenRequest support yet`,
+          part = await this.serviceAccountTokenPayload(
+            pod,
+            projection.serviceAccountToken,
+            defaultMode,
+            namespace,
           );
         } else {
           continue;
@@ -217,6 +232,38 @@ export class ConfigVolumeManager {
     }
     throwAggregateVolumeErrors(errors);
     return payload;
+  }
+
+  /**
+   * Kubelet projected `collectData` for a token source: a token of the pod's
+   * ServiceAccount for the source's audience (none: the API server's) and
+   * `expirationSeconds` (API default 3600), bound to the pod by name and uid.
+   */
+  private async serviceAccountTokenPayload(
+    pod: k8s.Pod,
+    source: k8s.ServiceAccountTokenProjection,
+    defaultMode: number,
+    namespace: string,
+  ): Promise<VolumePayload> {
+    const status = await this.tokens.getServiceAccountToken(
+      namespace,
+      // Admission always sets it on an API pod; `default` is what it would set.
+      pod.spec?.serviceAccountName || 'default',
+      {
+        ...(source.audience ? { audiences: [source.audience] } : {}),
+        expirationSeconds: source.expirationSeconds ?? 3600,
+        boundObjectRef: {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          name: pod.metadata?.name ?? '',
+          uid: pod.metadata?.uid ?? '',
+        },
+      },
+    );
+    return makeServiceAccountTokenPayload(source.path, status.token, defaultMode, {
+      fsUser: projectedTokenFsUser(pod),
+      fsGroup: podFsGroup(pod)?.fsGroup,
+    });
   }
 
   private async getConfigMap(
@@ -304,10 +351,17 @@ export class ConfigVolumeManager {
     // Traversable by any container user (the kubelet's wrapped emptyDir is 0777; the
     // files are read-only mounts anyway, so 0755 is enough and safer).
     await chmod(dir, owner ? 0o755 | fsGroupReadOnlyMask | fsGroupDirectoryMask : 0o755);
-    const setPerms = owner
-      ? // The whole volume, as the kubelet walks it (the new timestamped directory included).
-        (): Promise<void> => setVolumeOwnership(dir, owner.fsGroup, { readOnly: true })
-      : undefined;
+    // Files with an owner (a projected token's fsUser) are given to it first, as the
+    // kubelet's atomic writer does, before the fsGroup ownership below.
+    const owned = [...payload].filter(([, f]) => f.fsUser !== undefined);
+    const setPerms =
+      owner || owned.length > 0
+        ? async (tsDir: string): Promise<void> => {
+            for (const [path, f] of owned) await lchown(join(tsDir, path), f.fsUser ?? -1, -1);
+            // The whole volume, as the kubelet walks it (the new timestamped directory included).
+            if (owner) await setVolumeOwnership(dir, owner.fsGroup, { readOnly: true });
+          }
+        : undefined;
     return new AtomicWriter(dir, this.options.clock).write(payload, setPerms);
   }
 
@@ -354,6 +408,8 @@ export class ConfigVolumeManager {
       for (const plugin of this.plugins) await plugin.tearDownPod(pod);
       this.delegated.delete(podDir);
     }
+    // kubelet DeleteServiceAccountToken: the pod's tokens leave the cache with it.
+    if (pod?.metadata?.uid) this.tokens.deleteServiceAccountToken(pod.metadata.uid);
     const points = await this.mounter.mountPointsUnder(volumesDir);
     for (const point of points) {
       try {

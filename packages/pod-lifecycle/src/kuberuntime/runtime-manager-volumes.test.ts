@@ -326,7 +326,7 @@ describe('RuntimeManager: ConfigMap, Secret, downward-API and projected volumes 
     [
       'a serviceAccountToken projection',
       { name: 'v', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } },
-      'MountVolume.SetUp failed for volume "v" : serviceAccountToken projection (path "token") is not supported: nodeagent has no TokenRequest support yet',
+      'MountVolume.SetUp failed for volume "v" : failed to fetch token: cannot use TokenManager when kubelet is in standalone mode (no API server to request a token for service account "team/default")',
     ],
   ] as [string, k8s.Volume, string][])(
     '%s → FailedMount, pod held in ContainerCreating',

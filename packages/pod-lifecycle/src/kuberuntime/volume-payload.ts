@@ -14,6 +14,8 @@ export interface FileProjection {
   data: Uint8Array;
   /** Permission bits, e.g. 0o644. */
   mode: number;
+  /** Owner uid the file is given (kubelet `FileProjection.FsUser`); unset: the agent's. */
+  fsUser?: number;
 }
 
 /** Relative file path → contents and mode: what an atomic writer puts in a volume. */
@@ -323,4 +325,47 @@ export function collectDownwardApiPayload(
   }
   throwAggregateVolumeErrors(errors);
   return payload;
+}
+
+/**
+ * The user that owns a projected service-account token (kubelet `FsUserFrom`): the
+ * effective `runAsUser` (container's, else the pod's) shared by every init, regular
+ * and ephemeral container; undefined when one of them sets none or they differ.
+ */
+export function projectedTokenFsUser(pod: k8s.Pod): number | undefined {
+  const spec = pod.spec;
+  if (!spec) return undefined;
+  const podUser = spec.securityContext?.runAsUser;
+  let fsUser: number | undefined;
+  const containers: readonly { securityContext?: { runAsUser?: number } }[] = [
+    ...(spec.initContainers ?? []),
+    ...spec.containers,
+    ...(spec.ephemeralContainers ?? []),
+  ];
+  for (const c of containers) {
+    const user = c.securityContext?.runAsUser ?? podUser;
+    if (user === undefined || (fsUser !== undefined && fsUser !== user)) return undefined;
+    fsUser = user;
+  }
+  return fsUser;
+}
+
+/**
+ * The file of a projected `serviceAccountToken` source (kubelet projected
+ * `collectData`): the token at `path`, mode = the volume's `defaultMode` — or 0600
+ * when the pod has an fsUser ({@link projectedTokenFsUser}) or an fsGroup (the fsGroup
+ * ownership then makes it 0640) — owned by the fsUser when there is one.
+ * @throws InvalidArgumentError for a bad path.
+ */
+export function makeServiceAccountTokenPayload(
+  path: string,
+  token: string,
+  defaultMode: number,
+  owner: { fsUser?: number | undefined; fsGroup?: number | undefined },
+): VolumePayload {
+  validateVolumeFilePath(path);
+  const restricted = owner.fsUser !== undefined || owner.fsGroup !== undefined;
+  const file: FileProjection = { data: utf8.encode(token), mode: restricted ? 0o600 : defaultMode };
+  if (owner.fsUser !== undefined) file.fsUser = owner.fsUser;
+  return new Map([[posix.normalize(path), file]]);
 }

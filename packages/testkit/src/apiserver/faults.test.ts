@@ -112,13 +112,19 @@ describe('fault injection', () => {
   });
 
   it('drops watches abruptly and stalls them silently', async () => {
-    const dropped = await openWatch('/api/v1/namespaces/default/configmaps?watch=true');
+    // From the current resourceVersion: no initial events (kube-root-ca.crt is in every namespace).
+    const rv = String(server.store.resourceVersion);
+    const dropped = await openWatch(
+      `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${rv}`,
+    );
     const stalled = await openWatch(
-      '/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true',
+      `/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true&resourceVersion=${rv}`,
     );
     await until(() => server.openWatches === 2);
     expect(server.faults.stallWatches()).toBe(2);
-    const fresh = await openWatch('/api/v1/namespaces/default/configmaps?watch=true');
+    const fresh = await openWatch(
+      `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${rv}`,
+    );
     await until(() => server.openWatches === 3);
     await post('x');
     await until(() => fresh.lines.length === 1);

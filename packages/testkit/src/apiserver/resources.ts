@@ -151,6 +151,22 @@ export const servedResources: readonly ResourceInfo[] = [
     categories: [],
   },
   {
+    // The `token` subresource is the TokenRequest API (kubelet projected tokens).
+    ...core,
+    plural: 'serviceaccounts',
+    singular: 'serviceaccount',
+    kind: 'ServiceAccount',
+    listKind: 'ServiceAccountList',
+    namespaced: true,
+    shortNames: ['sa'],
+    hasStatus: false,
+    allowCreateOnUpdate: false,
+    hasGeneration: false,
+    fieldLabels: [],
+    categories: [],
+    subresources: [{ name: 'token', verbs: ['create'] }],
+  },
+  {
     // Listed and watched by the kubelet (all namespaces, `spec.clusterIP!=None`) for
     // the service-link environment variables of containers.
     ...core,

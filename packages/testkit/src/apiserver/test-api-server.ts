@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { RealClock, type Clock, type Random, type Timer } from '@nodeagent/core';
+import { RealClock, mathRandom, type Clock, type Random, type Timer } from '@nodeagent/core';
 import {
   ApiStatusError,
   badRequest,
@@ -69,6 +69,14 @@ import {
   type LatencyFault,
 } from './faults.js';
 import { toTable, wantsTable, type IncludeObject } from './table.js';
+import {
+  ServiceAccountTokenSigner,
+  admitPodServiceAccount,
+  createTokenRequest,
+  defaultServiceAccountName,
+  rootCaConfigMapName,
+  type ServiceAccountLookup,
+} from './service-accounts.js';
 import {
   matchesFields,
   matchesLabels,
@@ -184,6 +192,18 @@ export interface TestApiServerOptions {
    * `/approval` writes, `kubectl certificate approve` or `signCsr` approve.
    */
   csrSigning?: CsrSigningMode;
+  /**
+   * The ServiceAccount admission plugin (on by default, as on kube-apiserver): a pod
+   * created over HTTP gets `serviceAccountName: default` when it names none, must name
+   * an existing ServiceAccount (403 otherwise) and, unless
+   * `automountServiceAccountToken` is false, gets the `kube-api-access-<random>`
+   * projected volume mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount
+   * in every container. Pods written with `store.create` bypass admission (they go
+   * straight to "etcd"), so tests that build exact pod specs are not affected. The
+   * `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap (key `ca.crt`, the
+   * server's CA) are kept in every namespace either way.
+   */
+  serviceAccountAdmission?: boolean;
 }
 
 /** Options of {@link TestApiServer.signCsr}. */
@@ -321,6 +341,10 @@ function parseRv(raw: string | null): number | undefined {
   return n;
 }
 
+/** The root-ca-cert-publisher's annotation on `kube-root-ca.crt`. */
+const rootCaDescription =
+  'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.';
+
 function verbsOf(r: ResourceInfo): string[] {
   if (r.review === true) return ['create'];
   return ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'].filter(
@@ -344,6 +368,13 @@ class ApiServerImpl {
   private readonly latencyFaults: LatencyFault[] = [];
   private port = 0;
   down = false;
+  /** Signs and validates service-account tokens (TokenRequest, TokenReview, bearer auth). */
+  readonly serviceAccountSigner = new ServiceAccountTokenSigner();
+  private readonly serviceAccountLookup: ServiceAccountLookup = {
+    serviceAccount: (ns, name) =>
+      this.store.tryGet(this.store.resource('serviceaccounts'), ns, name),
+    pod: (ns, name) => this.store.tryGet(this.store.resource('pods'), ns, name),
+  };
 
   constructor(private readonly options: TestApiServerOptions) {
     this.clock = options.clock ?? new RealClock();
@@ -364,7 +395,22 @@ class ApiServerImpl {
         // After the write that caused it has been answered, like a controller reacting to a watch event.
         queueMicrotask(() => this.reconcileCsr(name));
       }
+      // serviceaccounts-controller and root-ca-cert-publisher: every namespace has the
+      // `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap, re-made when removed.
+      const plural = e.resource.plural;
+      if (
+        (plural === 'namespaces' && e.type === 'ADDED') ||
+        (plural === 'serviceaccounts' &&
+          e.type === 'DELETED' &&
+          nameOf(e.object) === defaultServiceAccountName) ||
+        (plural === 'configmaps' && e.type !== 'ADDED' && nameOf(e.object) === rootCaConfigMapName)
+      ) {
+        const ns = plural === 'namespaces' ? nameOf(e.object) : namespaceOf(e.object);
+        queueMicrotask(() => this.ensureNamespaceServiceAccounts(ns));
+      }
     });
+    for (const ns of this.store.list(this.store.resource('namespaces'), ''))
+      this.ensureNamespaceServiceAccounts(nameOf(ns));
     if (this.tls) {
       const serving = this.ca.issue({
         commonName: 'kube-apiserver',
@@ -384,6 +430,34 @@ class ApiServerImpl {
       );
     } else {
       this.server = createServer(handler);
+    }
+  }
+
+  /**
+   * The `default` ServiceAccount and the `kube-root-ca.crt` ConfigMap (`ca.crt` = the
+   * server's CA) of a namespace that exists and is not terminating; a changed ConfigMap
+   * is put back.
+   */
+  private ensureNamespaceServiceAccounts(namespace: string): void {
+    const nsObj = this.store.tryGet(this.store.resource('namespaces'), '', namespace);
+    if (nsObj === undefined || (isObject(nsObj.metadata) && nsObj.metadata.deletionTimestamp))
+      return;
+    const sas = this.store.resource('serviceaccounts');
+    if (this.store.tryGet(sas, namespace, defaultServiceAccountName) === undefined)
+      this.store.create(sas, namespace, { metadata: { name: defaultServiceAccountName } });
+    const cms = this.store.resource('configmaps');
+    const current = this.store.tryGet(cms, namespace, rootCaConfigMapName);
+    const data = { 'ca.crt': this.ca.certPem };
+    if (current === undefined) {
+      this.store.create(cms, namespace, {
+        metadata: {
+          name: rootCaConfigMapName,
+          annotations: { 'kubernetes.io/description': rootCaDescription },
+        },
+        data,
+      });
+    } else if (!isObject(current.data) || current.data['ca.crt'] !== this.ca.certPem) {
+      this.store.update(cms, namespace, { ...current, data });
     }
   }
 
@@ -497,6 +571,16 @@ class ApiServerImpl {
     if (auth !== undefined) {
       const m = /^Bearer\s+(\S+)$/i.exec(auth);
       const user = m?.[1] === undefined ? undefined : this.tokens.get(m[1]);
+      if (user === undefined && m?.[1] !== undefined) {
+        // A service-account token (kube-apiserver's service-account authenticator).
+        const sa = this.serviceAccountSigner.validate(
+          m[1],
+          this.clock.now(),
+          this.serviceAccountLookup,
+        );
+        if (!('error' in sa))
+          return { name: sa.username, groups: [...sa.groups, 'system:authenticated'] };
+      }
       if (user === undefined) throw new ApiStatusError(401, 'Unauthorized', 'Unauthorized');
       return { name: user.name, groups: [...(user.groups ?? []), 'system:authenticated'] };
     }
@@ -637,6 +721,20 @@ class ApiServerImpl {
           throw methodNotAllowed('the server does not allow this method on the requested resource');
         }
         send(201, this.review(parsed.resource, this.jsonBody(req, body)));
+      } else if (parsed.resource.plural === 'serviceaccounts' && parsed.subresource === 'token') {
+        if (method !== 'POST')
+          throw methodNotAllowed('the server does not allow this method on the requested resource');
+        send(
+          201,
+          createTokenRequest(
+            this.serviceAccountSigner,
+            this.clock.now(),
+            parsed.namespace,
+            parsed.name,
+            this.jsonBody(req, body),
+            this.serviceAccountLookup,
+          ),
+        );
       } else if (method === 'GET' && (q.get('watch') === 'true' || q.get('watch') === '1')) {
         this.watch(req, res, url, parsed, table);
       } else if (method === 'GET' && parsed.name !== '') {
@@ -666,7 +764,20 @@ class ApiServerImpl {
               : { name: u.name, groups: u.groups ?? [] },
           );
         }
-        if (parsed.resource.plural === 'pods') checkNoEphemeralContainersOnCreate(obj);
+        if (parsed.resource.plural === 'pods') {
+          checkNoEphemeralContainersOnCreate(obj);
+          // NamespaceLifecycle runs first: a missing namespace stays a 404 from the store.
+          if (
+            this.options.serviceAccountAdmission !== false &&
+            this.store.tryGet(this.store.resource('namespaces'), '', parsed.namespace) !== undefined
+          )
+            obj = admitPodServiceAccount(
+              obj,
+              parsed.namespace,
+              this.serviceAccountLookup,
+              this.options.random ?? mathRandom,
+            );
+        }
         send(201, this.store.create(parsed.resource, parsed.namespace, obj));
       } else if (method === 'PUT' && parsed.name !== '') {
         const obj = this.objectBody(req, rawBody, parsed);
@@ -827,6 +938,34 @@ class ApiServerImpl {
     };
     if (r.plural === 'tokenreviews') {
       const user = typeof spec.token === 'string' ? this.tokens.get(spec.token) : undefined;
+      if (user === undefined && typeof spec.token === 'string') {
+        const audiences = Array.isArray(spec.audiences)
+          ? spec.audiences.filter((a): a is string => typeof a === 'string')
+          : [];
+        const sa = this.serviceAccountSigner.validate(
+          spec.token,
+          this.clock.now(),
+          this.serviceAccountLookup,
+          audiences,
+        );
+        if (!('error' in sa)) {
+          out.status = {
+            authenticated: true,
+            user: {
+              username: sa.username,
+              uid: sa.uid,
+              groups: [...sa.groups, 'system:authenticated'],
+              extra: sa.extra,
+            },
+            audiences: sa.audiences,
+          };
+          return out;
+        }
+        if (sa.error !== 'invalid bearer token') {
+          out.status = { authenticated: false, user: {}, error: sa.error };
+          return out;
+        }
+      }
       out.status =
         user === undefined
           ? { authenticated: false, user: {}, error: 'invalid bearer token' }
