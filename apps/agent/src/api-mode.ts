@@ -138,7 +138,8 @@ export function registerApiMode(
   });
 
   // The kubelet's node lister: an informer on this node's Node (admission reads its
-  // labels and taints); the API pods wait for its first list (kubelet nodeHasSynced).
+  // labels and taints); the API pods wait for its first list (kubelet nodeHasSynced),
+  // and an added pod the watched Node would refuse waits for one fresh read of it.
   let nodeLister: ReturnType<typeof createNodeLister> | undefined;
   container.register(NodeListerToken, {
     useFactory: (r: TokenResolver) =>
@@ -154,7 +155,11 @@ export function registerApiMode(
   container.register(PodSources, {
     useFactory: (r: TokenResolver) => [
       ...resolveToken(r, StaticPodSources),
-      waitForNodeSync(resolveToken(r, ApiServerPodSource), resolveToken(r, NodeListerToken)),
+      waitForNodeSync(
+        resolveToken(r, ApiServerPodSource),
+        resolveToken(r, NodeListerToken),
+        logger,
+      ),
     ],
   });
 

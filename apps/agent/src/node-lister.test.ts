@@ -1,5 +1,5 @@
 import { KubeConfig } from '@kubernetes/client-node';
-import type { PodSource, PodUpdate } from '@nodeagent/core';
+import { PodOperation, type PodSource, type PodUpdate, type k8s } from '@nodeagent/core';
 import { FakeClock } from '@nodeagent/core/testing';
 import { createKubeApi, type KubeApi } from '@nodeagent/kube-client';
 import { startTestApiServer, type TestApiServer } from '@nodeagent/testkit';
@@ -146,5 +146,110 @@ describe('waitForNodeSync (kubelet NewSourceApiserver waits for nodeHasSynced)',
     waitForNodeSync(source, l).start();
     await until(() => source.starts === 1, 'source started after the first failure');
     expect(l.hasSynced()).toBe(false);
+  });
+});
+
+describe('waitForNodeSync: a pod that needs a label the watch has not brought yet', () => {
+  const pod = (name: string, nodeSelector?: Record<string, string>): k8s.Pod => ({
+    metadata: { name, namespace: 'ns', uid: `uid-${name}` },
+    spec: {
+      nodeName: 'n1',
+      containers: [{ name: 'c', image: 'x' }],
+      ...(nodeSelector ? { nodeSelector } : {}),
+    },
+  });
+
+  /** A pod source whose updates the test emits. */
+  function emittingSource(): PodSource & { emit(u: PodUpdate): void } {
+    const listeners = new Set<(u: PodUpdate) => void>();
+    return {
+      name: 'api',
+      start() {},
+      stop: () => Promise.resolve(),
+      subscribe(l) {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+      emit(u) {
+        for (const l of listeners) l(u);
+      },
+    };
+  }
+
+  it('reads the Node again before handing on the pod, keeping later updates in order', async () => {
+    createNode('n1', {});
+    const l = start();
+    await until(() => l.hasSynced(), 'synced');
+    // The watch lags: the label added now is not seen by the reflector.
+    l.stop();
+    setLabels('n1', { 'custom-label-key-required': 'required' });
+    expect(l.node()?.metadata.labels).toEqual({});
+
+    const source = emittingSource();
+    const seen: string[] = [];
+    const gated = waitForNodeSync(source, l);
+    gated.subscribe((u) => {
+      seen.push(`${u.op}:${u.pods.map((p) => p.metadata?.name).join(',')}`);
+      // What admission reads when the pod arrives: the Node with the label.
+      if (u.op === PodOperation.ADD && u.pods[0]?.metadata?.name === 'needs-label')
+        expect(l.node()?.metadata.labels).toEqual({ 'custom-label-key-required': 'required' });
+    });
+    const gets = () => server.requests.filter((r) => r.path === '/api/v1/nodes/n1').length;
+    source.emit({ op: PodOperation.ADD, source: 'api', pods: [pod('plain')] });
+    expect(seen).toEqual(['ADD:plain']); // nothing to wait for: handed on at once
+    source.emit({
+      op: PodOperation.ADD,
+      source: 'api',
+      pods: [pod('needs-label', { 'custom-label-key-required': 'required' })],
+    });
+    source.emit({ op: PodOperation.UPDATE, source: 'api', pods: [pod('plain')] });
+    expect(seen).toEqual(['ADD:plain']); // waiting for the read, the update behind it
+    await until(() => seen.length === 3, 'handed on');
+    expect(seen).toEqual(['ADD:plain', 'ADD:needs-label', 'UPDATE:plain']);
+    expect(gets()).toBe(1);
+
+    // A selector the Node really does not match: one read, then handed on (admission refuses).
+    source.emit({ op: PodOperation.ADD, source: 'api', pods: [pod('wrong', { other: 'x' })] });
+    await until(() => seen.length === 4, 'handed on');
+    expect(gets()).toBe(2);
+  });
+
+  it('hands the pod on when the Node cannot be read (API server down), after the timeout at most', async () => {
+    createNode('n1', {});
+    const l = start();
+    await until(() => l.hasSynced(), 'synced');
+    l.stop();
+    server.faults.failRequests({ code: 503 });
+    const source = emittingSource();
+    const seen: string[] = [];
+    waitForNodeSync(source, l).subscribe((u) => seen.push(String(u.pods[0]?.metadata?.name)));
+    source.emit({ op: PodOperation.ADD, source: 'api', pods: [pod('p', { k: 'v' })] });
+    await until(() => seen.length === 1, 'handed on after the failed read');
+    expect(l.node()?.metadata.labels).toEqual({});
+  });
+
+  it('a read that hangs is given up after 5 s, leaving no timer', async () => {
+    const hanging = {
+      core: { readNode: () => new Promise<never>(() => {}) },
+    } as unknown as KubeApi;
+    const l2 = new WatchingNodeLister({ nodeName: 'n1', api: hanging, clock });
+    let done = false;
+    void l2.refresh().then(() => (done = true));
+    await clock.advance(4_999);
+    expect(done).toBe(false);
+    await clock.advance(1);
+    await until(() => done, 'refresh gave up');
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('the watch is believed again once it brings a change', async () => {
+    createNode('n1', {});
+    const l = start();
+    await until(() => l.hasSynced(), 'synced');
+    setLabels('n1', { a: '1' });
+    await l.refresh();
+    expect(l.node()?.metadata.labels).toEqual({ a: '1' });
+    setLabels('n1', { a: '2' });
+    await until(() => l.node()?.metadata.labels?.a === '2', 'watched change');
   });
 });

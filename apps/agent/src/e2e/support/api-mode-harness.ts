@@ -170,9 +170,26 @@ export async function startApiModeHarness(options: ApiModeHarnessOptions): Promi
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    const tail = readFileSync(logFile, 'utf8').split('\n').slice(-25).join('\n');
+    const lines = readFileSync(logFile, 'utf8').split('\n');
+    const tail = lines.slice(-25).join('\n');
+    // Warnings and errors from anywhere in the run, and the pods' status as the API
+    // server has it, so that a CI failure says why without the whole log.
+    const notable = lines
+      .filter((l) => /"level":"(warn|error)"|Pod rejected at admission/.test(l))
+      .slice(-15)
+      .join('\n');
+    const podPhases = server.store
+      .list(pods, '')
+      .map((p) => {
+        const m = p.metadata as Json | undefined;
+        const st = p.status as Json | undefined;
+        const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+        const reason = text(st?.reason);
+        return `${text(m?.namespace)}/${text(m?.name)}: ${text(st?.phase) || 'Pending'}${reason ? ` (${reason})` : ''}`;
+      })
+      .join(', ');
     throw new Error(
-      `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}\nagent log tail:\n${tail}`,
+      `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}\npods: ${podPhases}\nagent warnings and errors:\n${notable}\nagent log tail:\n${tail}`,
     );
   };
 
