@@ -4,7 +4,9 @@ import {
   NodeAgentError,
   NotFoundError,
   UnavailableError,
+  errorCodeForGrpcStatus,
   errorForCode,
+  isGrpcServiceError,
   isNodeAgentError,
 } from './errors.js';
 
@@ -35,5 +37,27 @@ describe('errors', () => {
 
   it('omits cause when none is given', () => {
     expect('cause' in new NotFoundError('x')).toBe(false);
+  });
+});
+
+describe('gRPC status codes', () => {
+  it('maps the protocol numbers onto the codes, anything else to Unknown', () => {
+    expect(errorCodeForGrpcStatus(1)).toBe(ErrorCode.Cancelled);
+    expect(errorCodeForGrpcStatus(4)).toBe(ErrorCode.DeadlineExceeded);
+    expect(errorCodeForGrpcStatus(5)).toBe(ErrorCode.NotFound);
+    expect(errorCodeForGrpcStatus(12)).toBe(ErrorCode.Unimplemented);
+    expect(errorCodeForGrpcStatus(14)).toBe(ErrorCode.Unavailable);
+    expect(errorCodeForGrpcStatus(16)).toBe(ErrorCode.Unauthenticated);
+    for (const odd of [0, -1, 17, 1.5, Number.NaN])
+      expect(errorCodeForGrpcStatus(odd)).toBe(ErrorCode.Unknown);
+  });
+
+  it('recognises a grpc-js failure by its numeric code and details', () => {
+    expect(isGrpcServiceError(Object.assign(new Error('x'), { code: 14, details: 'down' }))).toBe(
+      true,
+    );
+    expect(isGrpcServiceError(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe(false);
+    expect(isGrpcServiceError({ code: 14 })).toBe(false);
+    expect(isGrpcServiceError(null)).toBe(false);
   });
 });

@@ -244,6 +244,53 @@ export function errorForCode(
 }
 
 /**
+ * The error codes in gRPC status-code order: index `n` is the code of gRPC status `n`
+ * (0 OK has none). The numbers are fixed by the gRPC protocol, so no gRPC library is
+ * needed to map them.
+ */
+const codeByGrpcStatus: readonly (ErrorCode | undefined)[] = [
+  undefined, // 0 OK
+  ErrorCode.Cancelled,
+  ErrorCode.Unknown,
+  ErrorCode.InvalidArgument,
+  ErrorCode.DeadlineExceeded,
+  ErrorCode.NotFound,
+  ErrorCode.AlreadyExists,
+  ErrorCode.PermissionDenied,
+  ErrorCode.ResourceExhausted,
+  ErrorCode.FailedPrecondition,
+  ErrorCode.Aborted,
+  ErrorCode.OutOfRange,
+  ErrorCode.Unimplemented,
+  ErrorCode.Internal,
+  ErrorCode.Unavailable,
+  ErrorCode.DataLoss,
+  ErrorCode.Unauthenticated,
+];
+
+/**
+ * The error code of a gRPC status code (1 CANCELLED … 16 UNAUTHENTICATED); `Unknown`
+ * for 0 or anything outside the protocol's range. Shared by every gRPC boundary (CRI,
+ * CSI, pod resources).
+ */
+export function errorCodeForGrpcStatus(status: number): ErrorCode {
+  return codeByGrpcStatus[status] ?? ErrorCode.Unknown;
+}
+
+/**
+ * True for a failed gRPC call as grpc-js reports it (a numeric `code` and the
+ * server's `details`).
+ */
+export function isGrpcServiceError(err: unknown): err is Error & { code: number; details: string } {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === 'number' &&
+    'details' in err
+  );
+}
+
+/**
  * A pod spec that cannot be acted on: an invalid quantity, an unknown downward-API
  * field path, a port out of range… The kubelet reports these (as
  * `CreateContainerConfigError` for containers, or as an invalid static manifest) and

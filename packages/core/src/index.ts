@@ -11,6 +11,8 @@ export {
   NodeAgentError,
   isNodeAgentError,
   errorForCode,
+  errorCodeForGrpcStatus,
+  isGrpcServiceError,
   NotFoundError,
   UnavailableError,
   DeadlineExceededError,

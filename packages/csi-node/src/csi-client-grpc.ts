@@ -1,18 +1,13 @@
 import { existsSync } from 'node:fs';
-import {
-  Client,
-  Metadata,
-  credentials,
-  status as GrpcStatus,
-  type ChannelOptions,
-  type ServiceError,
-} from '@grpc/grpc-js';
+import { Client, Metadata, credentials, type ChannelOptions } from '@grpc/grpc-js';
 import {
   CancelledError,
   DeadlineExceededError,
   ErrorCode,
   InvalidConfigError,
+  errorCodeForGrpcStatus,
   errorForCode,
+  isGrpcServiceError,
   type NodeAgentError,
 } from '@nodeagent/core';
 import protobuf from 'protobufjs';
@@ -113,34 +108,6 @@ export function parseUnixEndpoint(endpoint: string): { address: string; socketPa
   return { address: `unix://${path}`, socketPath: path };
 }
 
-const codeByStatus: Record<number, ErrorCode> = {
-  [GrpcStatus.CANCELLED]: ErrorCode.Cancelled,
-  [GrpcStatus.UNKNOWN]: ErrorCode.Unknown,
-  [GrpcStatus.INVALID_ARGUMENT]: ErrorCode.InvalidArgument,
-  [GrpcStatus.DEADLINE_EXCEEDED]: ErrorCode.DeadlineExceeded,
-  [GrpcStatus.NOT_FOUND]: ErrorCode.NotFound,
-  [GrpcStatus.ALREADY_EXISTS]: ErrorCode.AlreadyExists,
-  [GrpcStatus.PERMISSION_DENIED]: ErrorCode.PermissionDenied,
-  [GrpcStatus.RESOURCE_EXHAUSTED]: ErrorCode.ResourceExhausted,
-  [GrpcStatus.FAILED_PRECONDITION]: ErrorCode.FailedPrecondition,
-  [GrpcStatus.ABORTED]: ErrorCode.Aborted,
-  [GrpcStatus.OUT_OF_RANGE]: ErrorCode.OutOfRange,
-  [GrpcStatus.UNIMPLEMENTED]: ErrorCode.Unimplemented,
-  [GrpcStatus.INTERNAL]: ErrorCode.Internal,
-  [GrpcStatus.UNAVAILABLE]: ErrorCode.Unavailable,
-  [GrpcStatus.DATA_LOSS]: ErrorCode.DataLoss,
-  [GrpcStatus.UNAUTHENTICATED]: ErrorCode.Unauthenticated,
-};
-
-function isServiceError(err: unknown): err is ServiceError {
-  return (
-    typeof err === 'object' &&
-    err !== null &&
-    typeof (err as { code?: unknown }).code === 'number' &&
-    'details' in err
-  );
-}
-
 /**
  * Converts a grpc-js failure into the core error class of its status code; the
  * driver's own message is kept in `detail`. `who` names the peer in messages.
@@ -151,11 +118,11 @@ export function toCsiError(
   socketPath: string,
   who: string,
 ): NodeAgentError {
-  if (!isServiceError(err)) {
+  if (!isGrpcServiceError(err)) {
     const message = err instanceof Error ? err.message : String(err);
     return errorForCode(ErrorCode.Unknown, `${operation}: ${message}`, { operation, cause: err });
   }
-  const code = codeByStatus[err.code] ?? ErrorCode.Unknown;
+  const code = errorCodeForGrpcStatus(err.code);
   const detail = err.details;
   let message = `${operation}: ${detail || code}`;
   if (code === ErrorCode.Unavailable) {

@@ -1,29 +1,12 @@
-import { status as GrpcStatus } from '@grpc/grpc-js';
-import { ErrorCode, errorForCode, type NodeAgentError } from '@nodeagent/core';
+import {
+  ErrorCode,
+  errorCodeForGrpcStatus,
+  errorForCode,
+  type NodeAgentError,
+} from '@nodeagent/core';
 
-const codes: Readonly<Record<number, ErrorCode>> = {
-  [GrpcStatus.CANCELLED]: ErrorCode.Cancelled,
-  [GrpcStatus.UNKNOWN]: ErrorCode.Unknown,
-  [GrpcStatus.INVALID_ARGUMENT]: ErrorCode.InvalidArgument,
-  [GrpcStatus.DEADLINE_EXCEEDED]: ErrorCode.DeadlineExceeded,
-  [GrpcStatus.NOT_FOUND]: ErrorCode.NotFound,
-  [GrpcStatus.ALREADY_EXISTS]: ErrorCode.AlreadyExists,
-  [GrpcStatus.PERMISSION_DENIED]: ErrorCode.PermissionDenied,
-  [GrpcStatus.RESOURCE_EXHAUSTED]: ErrorCode.ResourceExhausted,
-  [GrpcStatus.FAILED_PRECONDITION]: ErrorCode.FailedPrecondition,
-  [GrpcStatus.ABORTED]: ErrorCode.Aborted,
-  [GrpcStatus.OUT_OF_RANGE]: ErrorCode.OutOfRange,
-  [GrpcStatus.UNIMPLEMENTED]: ErrorCode.Unimplemented,
-  [GrpcStatus.INTERNAL]: ErrorCode.Internal,
-  [GrpcStatus.UNAVAILABLE]: ErrorCode.Unavailable,
-  [GrpcStatus.DATA_LOSS]: ErrorCode.DataLoss,
-  [GrpcStatus.UNAUTHENTICATED]: ErrorCode.Unauthenticated,
-};
-
-/** core's error code for a gRPC status code (`Unknown` for anything unexpected). */
-export function errorCodeForGrpcStatus(code: number): ErrorCode {
-  return codes[code] ?? ErrorCode.Unknown;
-}
+/** core's error code for a gRPC status code (re-exported). */
+export { errorCodeForGrpcStatus };
 
 interface GrpcErrorLike {
   code?: unknown;
