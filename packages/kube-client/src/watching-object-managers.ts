@@ -284,23 +284,14 @@ const secretKind: ObjectKind<k8s.Secret> = {
 };
 
 /**
- * {@link ConfigMapManager} with the kubelet's default `Watch` strategy: one
- * single-object reflector per ConfigMap that registered pods reference (volumes,
- * projected sources, env `valueFrom`, `envFrom`), reference-counted by pod UID and
- * stopped when no pod needs it; immutable ConfigMaps stop being watched once seen.
- * `getConfigMap` waits up to `syncTimeoutMs` (1 s) for the first sync, then fails
- * with an UnavailableError ("failed to sync configmap cache: timed out waiting for
- * the condition"); a ConfigMap no pod registered is read with one GET.
+ * What the ConfigMap and Secret managers share: the pod registration that decides
+ * which objects are watched, the counts, and stop.
  */
-export class WatchingConfigMapManager implements ConfigMapManager {
-  private readonly impl: WatchingObjectManager<k8s.ConfigMap>;
+abstract class WatchingManagerBase<T extends KubeObject & { immutable?: boolean }> {
+  protected readonly impl: WatchingObjectManager<T>;
 
-  constructor(options: WatchingObjectManagerOptions) {
-    this.impl = new WatchingObjectManager(configMapKind, options);
-  }
-
-  getConfigMap(namespace: string, name: string): Promise<k8s.ConfigMap> {
-    return this.impl.get(namespace, name);
+  protected constructor(kind: ObjectKind<T>, options: WatchingObjectManagerOptions) {
+    this.impl = new WatchingObjectManager(kind, options);
   }
 
   registerPod(pod: k8s.Pod): void {
@@ -311,12 +302,12 @@ export class WatchingConfigMapManager implements ConfigMapManager {
     this.impl.unregisterPod(pod);
   }
 
-  /** ConfigMaps currently watched (immutable ones seen are no longer watched). */
+  /** Objects currently watched (immutable ones seen are no longer watched). */
   get watchedObjects(): number {
     return this.impl.watchedObjects;
   }
 
-  /** ConfigMaps referenced by registered pods. */
+  /** Objects referenced by registered pods. */
   get referencedObjects(): number {
     return this.impl.referencedObjects;
   }
@@ -327,39 +318,39 @@ export class WatchingConfigMapManager implements ConfigMapManager {
   }
 }
 
-/** {@link SecretManager} with the kubelet's `Watch` strategy; see {@link WatchingConfigMapManager}. Also follows `imagePullSecrets` and CSI `nodePublishSecretRef`. */
-export class WatchingSecretManager implements SecretManager {
-  private readonly impl: WatchingObjectManager<k8s.Secret>;
-
+/**
+ * {@link ConfigMapManager} with the kubelet's default `Watch` strategy: one
+ * single-object reflector per ConfigMap that registered pods reference (volumes,
+ * projected sources, env `valueFrom`, `envFrom`), reference-counted by pod UID and
+ * stopped when no pod needs it; immutable ConfigMaps stop being watched once seen.
+ * `getConfigMap` waits up to `syncTimeoutMs` (1 s) for the first sync, then fails
+ * with an UnavailableError ("failed to sync configmap cache: timed out waiting for
+ * the condition"); a ConfigMap no pod registered is read with one GET.
+ */
+export class WatchingConfigMapManager
+  extends WatchingManagerBase<k8s.ConfigMap>
+  implements ConfigMapManager
+{
   constructor(options: WatchingObjectManagerOptions) {
-    this.impl = new WatchingObjectManager(secretKind, options);
+    super(configMapKind, options);
+  }
+
+  getConfigMap(namespace: string, name: string): Promise<k8s.ConfigMap> {
+    return this.impl.get(namespace, name);
+  }
+}
+
+/** {@link SecretManager} with the kubelet's `Watch` strategy; see {@link WatchingConfigMapManager}. Also follows `imagePullSecrets` and CSI `nodePublishSecretRef`. */
+export class WatchingSecretManager
+  extends WatchingManagerBase<k8s.Secret>
+  implements SecretManager
+{
+  constructor(options: WatchingObjectManagerOptions) {
+    super(secretKind, options);
   }
 
   getSecret(namespace: string, name: string): Promise<k8s.Secret> {
     return this.impl.get(namespace, name);
-  }
-
-  registerPod(pod: k8s.Pod): void {
-    this.impl.registerPod(pod);
-  }
-
-  unregisterPod(pod: k8s.Pod): void {
-    this.impl.unregisterPod(pod);
-  }
-
-  /** Secrets currently watched. */
-  get watchedObjects(): number {
-    return this.impl.watchedObjects;
-  }
-
-  /** Secrets referenced by registered pods. */
-  get referencedObjects(): number {
-    return this.impl.referencedObjects;
-  }
-
-  /** Stops every reflector (agent shutdown). */
-  stop(): void {
-    this.impl.stop();
   }
 }
 
