@@ -6,13 +6,17 @@
  * a handler the runtime does not have stay Pending with FailedCreatePodSandBox, a
  * configured handler runs; mirror pods follow their static pod's manifest and survive
  * a graceful delete; the /stats/summary shape and bounds; the node Lease's owner and
- * renewals while the node status is not rewritten when nothing changes.
+ * renewals while the node status is not rewritten when nothing changes; a stock
+ * kubectl's exec, cp, port-forward and `get --raw …/nodes/<node>/proxy/…` through the
+ * API server to the agent.
  *
  * The real `nodeagent` process on the real containerd; the API server in this process.
  * Scenarios are independent and run concurrently (one agent for the file).
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { realRuntime } from '@nodeagent/testkit/vitest';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -35,6 +39,9 @@ const env = realRuntime();
 let h: ApiModeHarness;
 /** The agent's KubeletConfiguration file (read for staticPodPath and port). */
 let agentConfig = '';
+/** Scratch files of this file's scenarios, and the administrator's kubeconfig. */
+let workDir = '';
+let kubeconfigPath = '';
 
 /** A value of the agent's config.yaml (`key: value` lines). */
 function configValue(key: string): string {
@@ -77,6 +84,68 @@ function httpsGet(port: number, path: string): Promise<{ status: number; body: s
   });
 }
 
+/** Runs the stock kubectl against the test API server as the administrator. */
+function kubectl(
+  args: string[],
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/kubectl', ['--kubeconfig', kubeconfigPath, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** `kubectl port-forward pod/<name> :<port>`: runs `use` with the local port, then stops it. */
+async function portForward<T>(
+  namespace: string,
+  pod: string,
+  port: number,
+  use: (localPort: number) => Promise<T>,
+): Promise<T> {
+  const child = spawn(
+    '/usr/bin/kubectl',
+    ['--kubeconfig', kubeconfigPath, '-n', namespace, 'port-forward', `pod/${pod}`, `:${port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    const localPort = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(
+        () => reject(new Error(`port-forward did not start: ${out}`)),
+        20_000,
+      );
+      const onData = (c: Buffer): void => {
+        out += c.toString('utf8');
+        const m = /Forwarding from 127\.0\.0\.1:(\d+) ->/.exec(out);
+        if (m?.[1] !== undefined) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.once('exit', () => reject(new Error(`port-forward exited: ${out}`)));
+    });
+    return await use(localPort);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
 function runningStatus(namespace: string, name: string, container = 'main'): Json | undefined {
   const cs = containerStatus(h.podStatus(namespace, name), container);
   return obj(cs?.state).running ? cs : undefined;
@@ -95,6 +164,9 @@ beforeAll(async () => {
   const args = h.agent?.spawnargs ?? [];
   agentConfig = args[args.indexOf('--config') + 1] ?? '';
   h.server.addToken(token, { name: 'e2e-podsapi-admin', groups: ['system:masters'] });
+  workDir = mkdtempSync(join(tmpdir(), 'e2e-podsapi-'));
+  kubeconfigPath = join(workDir, 'admin.kubeconfig');
+  writeFileSync(kubeconfigPath, h.server.kubeconfig({ token }));
   // The image-update scenario's second image is pulled up front: a pull during the
   // node-status window of the Lease scenario would (rightly) change node.status.images.
   await h.cri.pullImage({ image: { image: env.busybox2Image } });
@@ -115,6 +187,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (agentConfig) rmSync(join(configValue('staticPodPath'), 'static-web.yaml'), { force: true });
   await h?.close();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
 }, 60_000);
 
 describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
@@ -182,6 +255,70 @@ describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
     );
     expect(viaApi).toEqual({ status: 200, body: 'second line\n' });
     h.server.store.delete(h.pods, ns, 'logs', { gracePeriodSeconds: 0 });
+  });
+
+  it('[pods.go] remote command execution and port forwarding through the API server with a stock kubectl (exec with stdin, exit codes, cp, port-forward); nodes/proxy to the node API', async ({
+    expect,
+  }) => {
+    h.createPod(ns, 'remote', {
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        h.sleeper('main', {
+          command: [
+            'sh',
+            '-c',
+            'mkdir -p /tmp/www && echo served-by-the-pod > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && exec sleep 3600',
+          ],
+        }),
+      ],
+    });
+    await h.waitFor('remote Running', () => runningStatus(ns, 'remote'));
+    const k = (args: string[], input?: string) => kubectl(['-n', ns, ...args], input);
+
+    // exec: stdout and stderr apart, the command's exit code is kubectl's (pods.go
+    // "should support remote command execution").
+    const out = await k(['exec', 'remote', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(out.stdout).toBe('out\n');
+    expect(out.stderr).toContain('err\n');
+    expect(out.code).toBe(3);
+    // stdin reaches the container and the stream ends with it.
+    const cat = await k(['exec', '-i', 'remote', '--', 'sh', '-c', 'cat; echo done'], 'piped in\n');
+    expect(cat).toMatchObject({ code: 0, stdout: 'piped in\ndone\n' });
+    // kubectl cp is tar over exec.
+    const local = join(workDir, 'to-copy.txt');
+    writeFileSync(local, 'copied into the pod\n');
+    expect((await k(['cp', local, `${ns}/remote:/tmp/copied.txt`])).code).toBe(0);
+    expect((await k(['exec', 'remote', '--', 'cat', '/tmp/copied.txt'])).stdout).toBe(
+      'copied into the pod\n',
+    );
+    // A container the pod does not have: refused by the API server.
+    const wrong = await k(['exec', 'remote', '-c', 'nope', '--', 'true']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('container nope is not valid for pod remote');
+
+    // port-forward to the pod's port 8080.
+    const served = await portForward(ns, 'remote', 8080, async (localPort) => {
+      const res = await fetch(`http://127.0.0.1:${localPort}/index.html`);
+      return res.text();
+    });
+    expect(served).toBe('served-by-the-pod\n');
+
+    // nodes/<name>/proxy: the node API through the API server.
+    const configz = JSON.parse(
+      (await kubectl(['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/configz`])).stdout,
+    ) as { kubeletconfig?: Json };
+    // The v1beta1 form the e2e framework decodes: durations as Go duration strings.
+    expect(obj(configz.kubeletconfig).maxPods).toBeTypeOf('number');
+    expect(obj(configz.kubeletconfig).syncFrequency).toMatch(/^(\d+h)?(\d+m)?[\d.]+m?s$/);
+    expect(obj(configz.kubeletconfig).kind).toBeUndefined();
+    const podList = JSON.parse(
+      (await kubectl(['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/pods`])).stdout,
+    ) as { items: Json[] };
+    expect(podList.items.map((p) => obj(p.metadata).name)).toContain('remote');
+    expect(
+      (await kubectl(['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/healthz`])).stdout,
+    ).toBe('ok');
+    h.server.store.delete(h.pods, ns, 'remote', { gracePeriodSeconds: 0 });
   });
 
   it('[runtimeclass.go] a non-existent RuntimeClass (admission bypassed) or an unconfigured handler: Pending, FailedCreatePodSandBox, no sandbox; a configured handler runs', async ({

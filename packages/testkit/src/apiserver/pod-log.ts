@@ -157,32 +157,27 @@ function serviceUnavailable(message: string): ApiStatusError {
 }
 
 /**
- * The kubelet URL for a log request (`LogLocation` + `GetConnectionInfo`): the
- * node's address by preference (InternalIP, InternalDNS, Hostname, ExternalDNS,
- * ExternalIP) and `status.daemonEndpoints.kubeletEndpoint.Port`.
+ * Where a node's kubelet listens (`GetConnectionInfo`): the node's address by
+ * preference (InternalIP, InternalDNS, Hostname, ExternalDNS, ExternalIP) and
+ * `status.daemonEndpoints.kubeletEndpoint.Port`. `podName` names the pod in errors.
  *
- * Differences from the real server, on purpose: an unscheduled pod is a 400
- * (the real server answers 200 with an empty body); a node without a usable
- * address, without a kubelet port (the real server falls back to 10250 unless
- * `defaultKubeletPort` is set), or with an address other than 127.0.0.1/::1/
- * localhost is a 503 — the test server never contacts anything off this host.
+ * Differences from the real server, on purpose: a node without a usable address,
+ * without a kubelet port (the real server falls back to 10250 unless
+ * `defaultKubeletPort` is set), or with an address other than 127.0.0.1/::1/localhost
+ * is a 503 — the test server never contacts anything off this host.
  */
-export function podLogLocation(
-  pod: JsonObject,
+export function kubeletEndpoint(
   node: JsonObject | undefined,
-  opts: PodLogOptions,
+  nodeName: string,
+  podName: string | undefined,
   defaultKubeletPort: number | undefined,
-): PodLogLocation {
-  const meta = obj(pod.metadata);
-  const podName = str(meta.name);
-  const container = podLogContainer(pod, opts.container);
-  const nodeName = str(obj(pod.spec).nodeName);
-  if (nodeName === '')
-    throw badRequest(
-      `pod ${podName} is not scheduled to a node (spec.nodeName is empty); it has no logs yet`,
-    );
+): { host: string; port: number } {
   if (node === undefined)
-    throw serviceUnavailable(`node "${nodeName}" of pod ${podName} not found`);
+    throw serviceUnavailable(
+      podName === undefined
+        ? `node "${nodeName}" not found`
+        : `node "${nodeName}" of pod ${podName} not found`,
+    );
   const status = obj(node.status);
   const addresses = (Array.isArray(status.addresses) ? status.addresses : []).map(obj);
   let address = '';
@@ -208,6 +203,29 @@ export function podLogLocation(
     throw serviceUnavailable(
       `node "${nodeName}" reports no kubelet port (status.daemonEndpoints.kubeletEndpoint.Port)`,
     );
+  return { host, port };
+}
+
+/**
+ * The kubelet URL for a log request (`LogLocation`): the container, then the node's
+ * kubelet ({@link kubeletEndpoint}). An unscheduled pod is a 400 (the real server
+ * answers 200 with an empty body).
+ */
+export function podLogLocation(
+  pod: JsonObject,
+  node: JsonObject | undefined,
+  opts: PodLogOptions,
+  defaultKubeletPort: number | undefined,
+): PodLogLocation {
+  const meta = obj(pod.metadata);
+  const podName = str(meta.name);
+  const container = podLogContainer(pod, opts.container);
+  const nodeName = str(obj(pod.spec).nodeName);
+  if (nodeName === '')
+    throw badRequest(
+      `pod ${podName} is not scheduled to a node (spec.nodeName is empty); it has no logs yet`,
+    );
+  const { host, port } = kubeletEndpoint(node, nodeName, podName, defaultKubeletPort);
   const params = new URLSearchParams();
   if (opts.follow) params.append('follow', 'true');
   if (opts.previous) params.append('previous', 'true');

@@ -68,6 +68,7 @@ export const servedResources: readonly ResourceInfo[] = [
     hasGeneration: false,
     fieldLabels: ['spec.unschedulable'],
     categories: [],
+    subresources: [{ name: 'proxy', verbs: ['create', 'delete', 'get', 'patch', 'update'] }],
   },
   {
     ...core,
@@ -94,6 +95,9 @@ export const servedResources: readonly ResourceInfo[] = [
     subresources: [
       { name: 'log', verbs: ['get'] },
       { name: 'ephemeralcontainers', verbs: ['get', 'patch', 'update'] },
+      { name: 'exec', verbs: ['create', 'get'] },
+      { name: 'attach', verbs: ['create', 'get'] },
+      { name: 'portforward', verbs: ['create', 'get'] },
     ],
   },
   {

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { RealClock, mathRandom, type Clock, type Random, type Timer } from '@nodeagent/core';
 import {
   ApiStatusError,
@@ -54,7 +55,22 @@ import {
   type CsrSigningMode,
 } from './csr.js';
 import { parseCertificateRequest } from './certificate-request.js';
-import { parsePodLogOptions, podLogLocation, proxyPodLog } from './pod-log.js';
+import {
+  nodeProxyTarget,
+  podStreamTarget,
+  proxyKubeletRequest,
+  proxyKubeletUpgrade,
+  rawStatusResponse,
+  splitSchemeNamePort,
+  type KubeletTarget,
+  type PodStreamKind,
+} from './kubelet-proxy.js';
+import {
+  parsePodLogOptions,
+  podLogLocation,
+  proxyPodLog,
+  type KubeletClientTls,
+} from './pod-log.js';
 import {
   checkNoEphemeralContainersOnCreate,
   ephemeralContainersSubresource,
@@ -300,6 +316,8 @@ interface RouteInfo {
   namespace: string;
   name: string;
   subresource: string;
+  /** `nodes/<id>/proxy/<path>`: the path after `proxy/`, as sent (still escaped). */
+  proxyPath?: string;
 }
 
 interface ContinueToken {
@@ -461,6 +479,9 @@ class ApiServerImpl {
     }
   }
 
+  /** Both ends of every upgraded (exec/attach/port-forward/proxy) connection. */
+  private readonly upgraded = new Set<Duplex>();
+
   get openWatches(): number {
     return this.watches.size;
   }
@@ -471,6 +492,10 @@ class ApiServerImpl {
     this.server.on('connection', () => {
       this.connectionsAccepted++;
     });
+    if (this.server.listenerCount('upgrade') === 0)
+      this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        this.handleUpgrade(req, socket, head);
+      });
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, '127.0.0.1', () => resolve());
@@ -489,6 +514,9 @@ class ApiServerImpl {
     this.dropWatches(true);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
+    // Upgraded connections (exec, port-forward) no longer belong to the HTTP server.
+    for (const s of this.upgraded) s.destroy();
+    this.upgraded.clear();
     await closed;
   }
 
@@ -704,6 +732,20 @@ class ApiServerImpl {
         !(parsed.resource.subresources ?? []).some((sr) => sr.name === parsed.subresource)
       )
         throw pathNotFound(url.pathname);
+      if (
+        parsed.resource.plural === 'pods' &&
+        ['exec', 'attach', 'portforward'].includes(parsed.subresource)
+      ) {
+        if (method !== 'GET' && method !== 'POST')
+          throw methodNotAllowed('the server does not allow this method on the requested resource');
+        throw badRequest('Upgrade request required');
+      }
+      if (parsed.resource.plural === 'nodes' && parsed.subresource === 'proxy') {
+        await this.nodeProxy(req, res, url, parsed, rawBody, (err) =>
+          send(err.status.code, err.status),
+        );
+        return;
+      }
       if (parsed.resource.plural === 'pods' && parsed.subresource === 'log') {
         if (method !== 'GET')
           throw methodNotAllowed('the server does not allow this method on the requested resource');
@@ -842,6 +884,124 @@ class ApiServerImpl {
       sendStatus,
     );
     if (status === 200) this.record(req, url, route, 'get', 200);
+  }
+
+  private kubeletTls(): KubeletClientTls {
+    return {
+      clientCertificate: this.kubeletClientCertificate(),
+      ...(this.options.kubeletCaPem === undefined ? {} : { caPem: this.options.kubeletCaPem }),
+    };
+  }
+
+  /** The node and proxy target of `nodes/<id>/proxy/<path>`; 404 for an unknown node. */
+  private nodeProxyTarget(url: URL, route: RouteInfo): KubeletTarget {
+    const id = splitSchemeNamePort(route.name);
+    if (id === undefined) throw badRequest(`invalid node request "${route.name}"`);
+    const node = this.store.get(route.resource, '', id.name);
+    return nodeProxyTarget(
+      node,
+      id,
+      route.proxyPath ?? '',
+      url.search,
+      this.options.defaultKubeletPort,
+    );
+  }
+
+  /** `nodes/<id>/proxy/<path>`: the kubelet's answer, unchanged. */
+  private async nodeProxy(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    route: RouteInfo,
+    body: Buffer,
+    sendStatus: (err: ApiStatusError) => void,
+  ): Promise<void> {
+    const target = this.nodeProxyTarget(url, route);
+    const status = await proxyKubeletRequest(req, res, body, target, this.kubeletTls(), sendStatus);
+    this.record(req, url, route, verbOf(req.method ?? 'GET', route, url.searchParams), status);
+  }
+
+  /**
+   * An upgrade request: `pods/<name>/exec|attach|portforward` or `nodes/<id>/proxy/…`,
+   * authenticated and authorized like any request, then passed through to the
+   * kubelet. Anything else is answered with a Status and closed.
+   */
+  private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    let route: Partial<RouteInfo> = {};
+    let verb = '';
+    socket.on('error', () => undefined);
+    try {
+      if (this.down) throw new ApiStatusError(503, 'ServiceUnavailable', 'the server is down');
+      const parsed = this.route(url.pathname);
+      route = parsed;
+      const method = req.method ?? 'GET';
+      verb = verbOf(method, parsed, url.searchParams);
+      const user = this.authenticate(req);
+      if (user !== undefined) this.users.set(req, user);
+      const requireAuth = this.options.requireAuthentication ?? this.options.tls === true;
+      if (user === undefined && requireAuth)
+        throw new ApiStatusError(401, 'Unauthorized', 'Unauthorized');
+      if (user !== undefined && this.options.authorize !== undefined) {
+        const attrs: AuthorizationAttributes = {
+          user: user.name,
+          groups: user.groups ?? [],
+          verb,
+          group: parsed.resource.group,
+          resource: parsed.resource.plural,
+          subresource: parsed.subresource,
+          namespace: parsed.namespace,
+          name: parsed.name,
+          path: '',
+        };
+        if (!this.options.authorize(attrs)) throw forbidden(attrs);
+      }
+      let target: KubeletTarget;
+      if (
+        parsed.resource.plural === 'pods' &&
+        parsed.name !== '' &&
+        ['exec', 'attach', 'portforward'].includes(parsed.subresource)
+      ) {
+        if (method !== 'GET' && method !== 'POST')
+          throw methodNotAllowed('the server does not allow this method on the requested resource');
+        const pod = this.store.get(parsed.resource, parsed.namespace, parsed.name);
+        const nodeName =
+          isObject(pod.spec) && typeof pod.spec.nodeName === 'string' ? pod.spec.nodeName : '';
+        const node =
+          nodeName === ''
+            ? undefined
+            : this.store.tryGet(this.store.resource('nodes'), '', nodeName);
+        target = podStreamTarget(
+          parsed.subresource as PodStreamKind,
+          pod,
+          node,
+          url.searchParams,
+          this.options.defaultKubeletPort,
+        );
+      } else if (parsed.resource.plural === 'nodes' && parsed.subresource === 'proxy') {
+        target = this.nodeProxyTarget(url, parsed);
+      } else {
+        throw badRequest(
+          'upgrade is only supported for pods/exec, pods/attach, pods/portforward and nodes/proxy',
+        );
+      }
+      proxyKubeletUpgrade(req, socket, head, target, this.kubeletTls(), (s) => {
+        this.upgraded.add(s);
+        s.once('close', () => this.upgraded.delete(s));
+      });
+      this.record(req, url, route, verb, 101);
+    } catch (err) {
+      const e =
+        err instanceof ApiStatusError
+          ? err
+          : new ApiStatusError(
+              500,
+              'InternalError',
+              err instanceof Error ? err.message : String(err),
+            );
+      socket.end(rawStatusResponse(e));
+      this.record(req, url, route, verb, e.status.code);
+    }
   }
 
   /**
@@ -1137,6 +1297,13 @@ class ApiServerImpl {
       }
     }
     const resource = findResource(group, version, rest[0] ?? '');
+    if (resource !== undefined && rest[2] === 'proxy' && resource.plural === 'nodes') {
+      // Everything after `proxy/` is the path on the node, escaped as the client sent it.
+      const raw = path.split('/');
+      const at = raw.findIndex((seg, i) => seg === 'proxy' && raw[i - 2] === 'nodes');
+      const after = raw.slice(at + 1).join('/');
+      return { resource, namespace, name: rest[1] ?? '', subresource: 'proxy', proxyPath: after };
+    }
     if (resource === undefined || rest.length > 3) throw pathNotFound(path);
     return { resource, namespace, name: rest[1] ?? '', subresource: rest[2] ?? '' };
   }
