@@ -19,6 +19,7 @@ import { PodLifecycleToken } from '@nodeagent/pod-lifecycle';
 import type { DependencyContainer } from 'tsyringe';
 import type { AgentComponent } from './agent.js';
 import type { AgentConfig } from './config/agent-config.js';
+import { versionedKubeletConfiguration } from './config/kubelet-config.js';
 import type { PromMetricsRegistry } from './metrics.js';
 
 /**
@@ -161,7 +162,7 @@ export function registerNodeApi(
         metrics: () => metrics.registry.metrics(),
       },
       probeMetrics: filteredMetrics(metrics, 'prober_'),
-      configz: () => ({ kubeletconfig: kubelet }),
+      configz: () => versionedKubeletConfiguration(kubelet),
     },
   });
   return [

@@ -5,6 +5,7 @@ import {
   defaultKubeletConfiguration,
   parseKubeletConfiguration,
   parseKubeletConfigurationObject,
+  versionedKubeletConfiguration,
 } from './kubelet-config.js';
 
 const header = 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n';
@@ -516,5 +517,37 @@ describe('CIS fields (seccompDefault, protectKernelDefaults, streamingConnection
     expect(errorOf('streamingConnectionIdleTimeout: 4 hours\n')).toMatch(
       /KubeletConfiguration\.streamingConnectionIdleTimeout/,
     );
+  });
+});
+
+describe('versionedKubeletConfiguration (what /configz shows)', () => {
+  it('spells durations as Go durations and carries no kind or apiVersion, so that it parses back to the same configuration', () => {
+    const config = parse(
+      'syncFrequency: 30s\nstreamingConnectionIdleTimeout: 1h30m\nmaxPods: 42\n' +
+        'authentication:\n  webhook:\n    cacheTTL: 10s\n',
+    ).config;
+    const v = versionedKubeletConfiguration(config);
+    expect(v.kind).toBeUndefined();
+    expect(v.apiVersion).toBeUndefined();
+    expect(v).toMatchObject({
+      syncFrequency: '30s',
+      fileCheckFrequency: '20s',
+      runtimeRequestTimeout: '2m0s',
+      streamingConnectionIdleTimeout: '1h30m0s',
+      evictionPressureTransitionPeriod: '5m0s',
+      imageMaximumGCAge: '0s',
+      maxPods: 42,
+      authentication: { webhook: { enabled: true, cacheTTL: '10s' } },
+      authorization: { webhook: { cacheAuthorizedTTL: '5m0s', cacheUnauthorizedTTL: '30s' } },
+      logging: { flushFrequency: '5s' },
+    });
+    // The configuration itself is not changed.
+    expect(config.syncFrequency).toBe(30_000);
+    // Round trip: the versioned form is a valid configuration file with the same meaning.
+    const back = parseKubeletConfigurationObject(
+      { apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', ...v },
+      'configz',
+    ).config;
+    expect(back).toEqual(config);
   });
 });

@@ -9,7 +9,7 @@ import { InvalidConfigError, parseQuantity } from '@nodeagent/core';
 import { sysctlNamespace } from '@nodeagent/pod-lifecycle';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { GoDurationError, parseGoDurationMs } from './go-duration.js';
+import { GoDurationError, formatGoDuration, parseGoDurationMs } from './go-duration.js';
 import { closestName } from './suggest.js';
 
 /** `apiVersion` of the configuration file. */
@@ -784,4 +784,57 @@ export function parseKubeletConfiguration(
     );
   }
   return parseKubeletConfigurationObject(doc.toJS() as unknown, source);
+}
+
+/** The top-level fields held in milliseconds that the v1beta1 API spells as Go durations. */
+const durationFields = [
+  'syncFrequency',
+  'fileCheckFrequency',
+  'httpCheckFrequency',
+  'nodeStatusUpdateFrequency',
+  'nodeStatusReportFrequency',
+  'imageMinimumGCAge',
+  'imageMaximumGCAge',
+  'runtimeRequestTimeout',
+  'evictionPressureTransitionPeriod',
+  'containerLogMonitorInterval',
+  'shutdownGracePeriod',
+  'shutdownGracePeriodCriticalPods',
+  'streamingConnectionIdleTimeout',
+] as const satisfies readonly (keyof KubeletConfiguration)[];
+
+/**
+ * The effective configuration as the kubelet's `/configz` shows it: the v1beta1 JSON
+ * form (durations as Go duration strings such as `"1m0s"`) without `kind` and
+ * `apiVersion`, which the kubelet's converted copy does not carry — what
+ * `kubeletconfigv1beta1.KubeletConfiguration` decodes.
+ */
+export function versionedKubeletConfiguration(
+  config: KubeletConfiguration,
+): Record<string, unknown> {
+  const { apiVersion: _apiVersion, kind: _kind, ...rest } = structuredClone(config);
+  const out: Record<string, unknown> = rest;
+  for (const field of durationFields) {
+    const ms = config[field];
+    if (typeof ms === 'number') out[field] = formatGoDuration(ms);
+  }
+  out.authentication = {
+    ...config.authentication,
+    webhook: {
+      ...config.authentication.webhook,
+      cacheTTL: formatGoDuration(config.authentication.webhook.cacheTTL),
+    },
+  };
+  out.authorization = {
+    ...config.authorization,
+    webhook: {
+      cacheAuthorizedTTL: formatGoDuration(config.authorization.webhook.cacheAuthorizedTTL),
+      cacheUnauthorizedTTL: formatGoDuration(config.authorization.webhook.cacheUnauthorizedTTL),
+    },
+  };
+  out.logging = {
+    ...config.logging,
+    flushFrequency: formatGoDuration(config.logging.flushFrequency),
+  };
+  return out;
 }
