@@ -78,6 +78,7 @@ export type {
 } from './pleg.js';
 
 export type * as k8s from './k8s/types.js';
+export { isPodConditionByKubelet, podConditionsByKubelet } from './k8s/pod-conditions.js';
 export { ProbeManager, EventRecorder, noopEventRecorder } from './prober.js';
 export type {
   ContainerRestartRequest,

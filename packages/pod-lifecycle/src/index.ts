@@ -43,7 +43,12 @@ export {
   imagePullBackOffMaxMs,
 } from './backoff.js';
 export { computePodPhase, isSidecar, shouldContainerBeRestarted } from './pod-phase.js';
-export { applyReadiness, generatePodStatus } from './status.js';
+export {
+  applyReadiness,
+  generatePodStatus,
+  needToReconcilePodReadiness,
+  readinessGateMessages,
+} from './status.js';
 export type { ContainerWaitingReason, GeneratePodStatusOptions } from './status.js';
 export { runLifecycleHandler } from './hooks.js';
 export {

@@ -18,6 +18,7 @@ import type { PodAdmitHandler, PodAdmitResult } from './admission/types.js';
 import { podQOSOrBestEffort } from './kuberuntime/qos.js';
 import { PodConfig, podFullName, podUid } from './pod-config.js';
 import { isMirrorPod, isStaticPod } from './pod-phase.js';
+import { needToReconcilePodReadiness } from './status.js';
 import {
   PodWorkers,
   type KillPodOptions,
@@ -423,6 +424,13 @@ export class PodLifecycle {
           });
           break;
         }
+        case PodOperation.RECONCILE:
+          // Only the API status changed (kubelet HandlePodReconcile): a readiness gate's
+          // condition set by another controller makes Ready be published again.
+          if (this.workers.phase(podUid(pod)) === 'syncing' && needToReconcilePodReadiness(pod)) {
+            this.manager.refreshReadiness(pod);
+          }
+          break;
         case PodOperation.REMOVE:
           this.logger.info('Pod removed', {
             pod: podFullName(pod),

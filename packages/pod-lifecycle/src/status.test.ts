@@ -4,7 +4,12 @@
  */
 import type { RuntimeContainerStatus, RuntimePodStatus, k8s } from '@nodeagent/core';
 import { describe, expect, it } from 'vitest';
-import { applyReadiness, generatePodStatus, type ContainerWaitingReason } from './status.js';
+import {
+  applyReadiness,
+  generatePodStatus,
+  needToReconcilePodReadiness,
+  type ContainerWaitingReason,
+} from './status.js';
 
 let created = 0;
 function ctr(
@@ -217,5 +222,85 @@ describe('applyReadiness', () => {
       reason: 'ContainersNotReady',
       message: 'containers with unready status: [side b]',
     });
+  });
+});
+
+describe('readiness gates (pods.go "should support pod readiness gates")', () => {
+  const gated = (conditions: k8s.PodCondition[]): k8s.Pod => ({
+    ...pod({
+      readinessGates: [
+        { conditionType: 'k8s.io/test-condition1' },
+        { conditionType: 'k8s.io/test-condition2' },
+      ],
+    }),
+    status: { conditions },
+  });
+  const running = (p: k8s.Pod, ready: boolean): k8s.PodStatus =>
+    applyReadiness(p, {
+      phase: 'Running',
+      conditions: [
+        { type: 'ContainersReady', status: 'False' },
+        { type: 'Ready', status: 'False' },
+      ],
+      containerStatuses: [{ name: 'run1', image: '', imageID: '', ready, restartCount: 0 }],
+    });
+
+  it('containers ready but gates missing or not True: Ready False with every gate named, ContainersReady True', () => {
+    const none = running(gated([]), true);
+    expect(cond(none, 'ContainersReady')).toEqual({ type: 'ContainersReady', status: 'True' });
+    expect(cond(none, 'Ready')).toEqual({
+      type: 'Ready',
+      status: 'False',
+      reason: 'ReadinessGatesNotReady',
+      message:
+        'corresponding condition of pod readiness gate "k8s.io/test-condition1" does not exist., corresponding condition of pod readiness gate "k8s.io/test-condition2" does not exist.',
+    });
+    const one = running(
+      gated([
+        { type: 'k8s.io/test-condition1', status: 'True' },
+        { type: 'k8s.io/test-condition2', status: 'False' },
+      ]),
+      true,
+    );
+    expect(cond(one, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'ReadinessGatesNotReady',
+      message: 'the status of pod readiness gate "k8s.io/test-condition2" is not "True", but False',
+    });
+  });
+
+  it('every gate True: Ready True; containers not ready: ContainersNotReady whatever the gates', () => {
+    const all = gated([
+      { type: 'k8s.io/test-condition1', status: 'True' },
+      { type: 'k8s.io/test-condition2', status: 'True' },
+    ]);
+    expect(cond(running(all, true), 'Ready')).toEqual({ type: 'Ready', status: 'True' });
+    expect(cond(running(all, false), 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'ContainersNotReady',
+    });
+  });
+
+  it('needToReconcilePodReadiness: only when the published Ready no longer matches the gates', () => {
+    const published = (
+      ready: 'True' | 'False',
+      message: string | undefined,
+      gates: k8s.PodCondition[],
+    ) =>
+      gated([
+        { type: 'ContainersReady', status: 'True' },
+        { type: 'Ready', status: ready, ...(message ? { message } : {}) },
+        ...gates,
+      ]);
+    const notExist =
+      'corresponding condition of pod readiness gate "k8s.io/test-condition1" does not exist., corresponding condition of pod readiness gate "k8s.io/test-condition2" does not exist.';
+    expect(needToReconcilePodReadiness(published('False', notExist, []))).toBe(false);
+    const oneTrue = [{ type: 'k8s.io/test-condition1', status: 'True' as const }];
+    expect(needToReconcilePodReadiness(published('False', notExist, oneTrue))).toBe(true);
+    const bothTrue = [...oneTrue, { type: 'k8s.io/test-condition2', status: 'True' as const }];
+    expect(needToReconcilePodReadiness(published('False', 'x', bothTrue))).toBe(true);
+    expect(needToReconcilePodReadiness(published('True', undefined, bothTrue))).toBe(false);
+    // No gates, or containers not ready: nothing to reconcile.
+    expect(needToReconcilePodReadiness(pod({}))).toBe(false);
   });
 });

@@ -313,11 +313,38 @@ export function generatePodStatus(
 }
 
 /**
+ * Why the pod's readiness gates hold it back (kubelet `GeneratePodReadyCondition`): one
+ * message per gate whose condition is missing from `conditions` or not True, in spec
+ * order; empty when every gate is satisfied.
+ */
+export function readinessGateMessages(
+  pod: k8s.Pod,
+  conditions: readonly k8s.PodCondition[],
+): string[] {
+  const messages: string[] = [];
+  for (const gate of pod.spec?.readinessGates ?? []) {
+    const c = conditions.find((x) => x.type === gate.conditionType);
+    if (c === undefined)
+      messages.push(
+        `corresponding condition of pod readiness gate "${gate.conditionType}" does not exist.`,
+      );
+    else if (c.status !== 'True')
+      messages.push(
+        `the status of pod readiness gate "${gate.conditionType}" is not "True", but ${c.status}`,
+      );
+  }
+  return messages;
+}
+
+/**
  * Sets the ContainersReady and Ready conditions from the containers' `ready` flags
  * (kubelet `GenerateContainersReadyCondition` / `GeneratePodReadyCondition`): ready
  * when every sidecar and app container is ready; otherwise ContainersNotReady with
  * `containers with unready status: [sidecars… apps…]`. A terminal pod is never ready:
- * reason PodCompleted (Succeeded) or PodFailed (Failed), no message.
+ * reason PodCompleted (Succeeded) or PodFailed (Failed), no message. With containers
+ * ready, Ready also needs every readiness gate's condition True on the pod as the API
+ * server has it (`pod.status.conditions`); else Ready is False with reason
+ * ReadinessGatesNotReady and the gates' messages joined by ", ".
  */
 export function applyReadiness(pod: k8s.Pod, status: k8s.PodStatus): k8s.PodStatus {
   const statuses = status.containerStatuses ?? [];
@@ -327,7 +354,7 @@ export function applyReadiness(pod: k8s.Pod, status: k8s.PodStatus): k8s.PodStat
   });
   const notReady = [...sidecarsNotReady, ...statuses.filter((c) => !c.ready)].map((c) => c.name);
   const terminal = status.phase === 'Succeeded' || status.phase === 'Failed';
-  const ready = !terminal && notReady.length === 0 && statuses.length > 0;
+  const containersReady = !terminal && notReady.length === 0 && statuses.length > 0;
   const reason = terminal
     ? status.phase === 'Succeeded'
       ? 'PodCompleted'
@@ -337,14 +364,36 @@ export function applyReadiness(pod: k8s.Pod, status: k8s.PodStatus): k8s.PodStat
     !terminal && notReady.length > 0
       ? `containers with unready status: [${notReady.join(' ')}]`
       : undefined;
-  const conditions = (status.conditions ?? []).map((c) =>
-    c.type === 'ContainersReady' || c.type === 'Ready'
-      ? {
-          type: c.type,
-          status: ready ? ('True' as const) : ('False' as const),
-          ...(ready ? {} : { reason, ...(message ? { message } : {}) }),
-        }
-      : c,
-  );
+  const gates = containersReady ? readinessGateMessages(pod, pod.status?.conditions ?? []) : [];
+  const conditions = (status.conditions ?? []).map((c): k8s.PodCondition => {
+    if (c.type !== 'ContainersReady' && c.type !== 'Ready') return c;
+    if (!containersReady)
+      return { type: c.type, status: 'False', reason, ...(message ? { message } : {}) };
+    if (c.type === 'Ready' && gates.length > 0)
+      return {
+        type: 'Ready',
+        status: 'False',
+        reason: 'ReadinessGatesNotReady',
+        message: gates.join(', '),
+      };
+    return { type: c.type, status: 'True' };
+  });
   return { ...status, conditions };
+}
+
+/**
+ * Whether the Ready condition the API server has for a pod with readiness gates is no
+ * longer what its gates say (kubelet `NeedToReconcilePodReadiness`): a gate's condition
+ * was changed by another controller, so the agent must publish Ready again.
+ */
+export function needToReconcilePodReadiness(pod: k8s.Pod): boolean {
+  if ((pod.spec?.readinessGates ?? []).length === 0) return false;
+  const conditions = pod.status?.conditions ?? [];
+  const current = conditions.find((c) => c.type === 'Ready');
+  if (current === undefined) return false;
+  const containersReady = conditions.find((c) => c.type === 'ContainersReady');
+  if (containersReady?.status !== 'True') return false;
+  const gates = readinessGateMessages(pod, conditions);
+  const want = gates.length === 0 ? 'True' : 'False';
+  return current.status !== want || (current.message ?? '') !== gates.join(', ');
 }

@@ -1,19 +1,7 @@
-import { PodAnnotation, PodSourceName, type k8s } from '@nodeagent/core';
+import { PodAnnotation, PodSourceName, podConditionsByKubelet, type k8s } from '@nodeagent/core';
 
-/**
- * Pod condition types the kubelet owns (kubelet `kubetypes.PodConditionsByKubelet`
- * plus PodReadyToStartContainers): their value always comes from the agent, which
- * sets PodScheduled True for every pod it runs (`generateAPIPodStatus`); every other
- * condition on the API object (readiness gates, DisruptionTarget, …) is kept as the
- * API server has it.
- */
-export const podConditionsByKubelet: readonly string[] = [
-  'PodScheduled',
-  'PodReadyToStartContainers',
-  'Initialized',
-  'ContainersReady',
-  'Ready',
-];
+/** Pod condition types the kubelet owns (core's list, re-exported). */
+export { podConditionsByKubelet };
 
 /**
  * Condition types whose `lastTransitionTime` the status manager maintains (kubelet

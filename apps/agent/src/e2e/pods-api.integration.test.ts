@@ -321,6 +321,68 @@ describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
     h.server.store.delete(h.pods, ns, 'remote', { gracePeriodSeconds: 0 });
   });
 
+  it('[pods.go] should support pod readiness gates: Ready follows the gate conditions another client patches into the status', async ({
+    expect,
+  }) => {
+    const gate1 = 'k8s.io/test-condition1';
+    const gate2 = 'k8s.io/test-condition2';
+    h.createPod(ns, 'gated', {
+      terminationGracePeriodSeconds: 1,
+      readinessGates: [{ conditionType: gate1 }, { conditionType: gate2 }],
+      containers: [h.sleeper('main')],
+    });
+    await h.waitFor('gated Running', () => runningStatus(ns, 'gated'));
+    const ready = (): Json | undefined => condition(h.podStatus(ns, 'gated'), 'Ready');
+    const expectReady = async (want: 'True' | 'False', message?: string): Promise<void> => {
+      await h.waitFor(`gated Ready=${want}`, () => {
+        const r = ready();
+        return r?.status === want && (message === undefined || r.message === message);
+      });
+    };
+    await expectReady(
+      'False',
+      `corresponding condition of pod readiness gate "${gate1}" does not exist., corresponding condition of pod readiness gate "${gate2}" does not exist.`,
+    );
+    expect(ready()?.reason).toBe('ReadinessGatesNotReady');
+    expect(condition(h.podStatus(ns, 'gated'), 'ContainersReady')?.status).toBe('True');
+    // As the e2e test does: a strategic merge patch of the status subresource.
+    const patch = async (type: string, status: string): Promise<void> => {
+      const r = await kubectl([
+        '-n',
+        ns,
+        'patch',
+        'pod',
+        'gated',
+        '--subresource=status',
+        '--type=strategic',
+        '-p',
+        JSON.stringify({ status: { conditions: [{ type, status }] } }),
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    await patch(gate1, 'True');
+    await expectReady(
+      'False',
+      `corresponding condition of pod readiness gate "${gate2}" does not exist.`,
+    );
+    await patch(gate2, 'True');
+    await expectReady('True');
+    await patch(gate1, 'False');
+    await expectReady(
+      'False',
+      `the status of pod readiness gate "${gate1}" is not "True", but False`,
+    );
+    // The gate conditions stay as the other client wrote them.
+    const conditions = (h.podStatus(ns, 'gated').conditions as Json[]).filter((c) =>
+      String(c.type).startsWith('k8s.io/'),
+    );
+    expect(conditions.map((c) => [c.type, c.status])).toEqual([
+      [gate1, 'False'],
+      [gate2, 'True'],
+    ]);
+    h.server.store.delete(h.pods, ns, 'gated', { gracePeriodSeconds: 0 });
+  });
+
   it('[runtimeclass.go] a non-existent RuntimeClass (admission bypassed) or an unconfigured handler: Pending, FailedCreatePodSandBox, no sandbox; a configured handler runs', async ({
     expect,
   }) => {
