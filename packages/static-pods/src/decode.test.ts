@@ -180,6 +180,23 @@ describe('decodeStaticPods', () => {
     ).toBe('invalid pod: spec.containers[0].name: Duplicate value: "c"');
   });
 
+  it('refuses ephemeral containers in a manifest (ValidatePodCreate: only added to a running pod)', () => {
+    expect(
+      reasonOf(
+        podYaml(
+          '    - {name: c, image: i}\n',
+          '  ephemeralContainers:\n    - {name: debugger, image: i}\n',
+        ),
+      ),
+    ).toBe('invalid pod: spec.ephemeralContainers: Forbidden: cannot be set on create');
+    expect(
+      decodeStaticPods(
+        podYaml('    - {name: c, image: i}\n', '  ephemeralContainers: []\n'),
+        fileOrigin,
+      ).ok,
+    ).toBe(true);
+  });
+
   it('rejects invalid pod names, including the generated one', () => {
     expect(
       reasonOf(

@@ -570,6 +570,11 @@ interface ContainerEntry {
 
 /** Cross-field rules of a pod spec (names, mounts, probes per container kind, resources, API references). */
 function validateSpecRelations(spec: PodSpecInput, ctx: z.RefinementCtx): void {
+  // ValidatePodCreate: ephemeral containers are only ever added to a running pod
+  // (through the API's ephemeralcontainers subresource), which a static pod is not.
+  const ephemeral = (spec as { ephemeralContainers?: unknown }).ephemeralContainers;
+  if (Array.isArray(ephemeral) && ephemeral.length > 0)
+    custom(ctx, ['ephemeralContainers'], 'Forbidden: cannot be set on create');
   const volumeNames = new Set<string>();
   (spec.volumes ?? []).forEach((v, i) => {
     if (volumeNames.has(v.name))
