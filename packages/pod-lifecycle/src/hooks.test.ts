@@ -44,15 +44,19 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function httpServer(status: number): Promise<{ port: number; paths: string[] }> {
+async function httpServer(
+  status: number,
+): Promise<{ port: number; paths: string[]; headers: Record<string, unknown>[] }> {
   const paths: string[] = [];
+  const headers: Record<string, unknown>[] = [];
   server = createServer((req, res) => {
     paths.push(req.url ?? '');
+    headers.push({ ...req.headers });
     res.statusCode = status;
     res.end('body');
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
-  return { port: (server.address() as AddressInfo).port, paths };
+  return { port: (server.address() as AddressInfo).port, paths, headers };
 }
 
 describe('runLifecycleHandler', () => {
@@ -94,6 +98,66 @@ describe('runLifecycleHandler', () => {
       },
     );
     expect(paths).toEqual(['/echo?msg=poststart']);
+  });
+
+  it('httpGet: an HTTPS hook answered in plain HTTP is retried over HTTP without Authorization, and reported (kubelet LifecycleHTTPFallback)', async () => {
+    const { port, paths, headers } = await httpServer(200);
+    const fallbacks: string[] = [];
+    await runLifecycleHandler(
+      {
+        httpGet: {
+          path: '/hook',
+          port,
+          scheme: 'HTTPS',
+          httpHeaders: [
+            { name: 'Authorization', value: 'Bearer secret' },
+            { name: 'X-Custom', value: 'kept' },
+          ],
+        },
+      },
+      {
+        runtime: execRuntime(0).runtime,
+        clock: new FakeClock(),
+        containerId: 'c1',
+        container: undefined,
+        podIp: '127.0.0.1',
+        timeoutMs: 5_000,
+        onHttpFallback: (hostPort) => fallbacks.push(hostPort),
+      },
+    );
+    // The HTTPS attempt never reached the HTTP handler; the plain retry did.
+    expect(paths).toEqual(['/hook']);
+    expect(headers[0]).toMatchObject({
+      'user-agent': 'kube-lifecycle/1.36',
+      accept: '*/*',
+      'x-custom': 'kept',
+    });
+    expect(headers[0]?.authorization).toBeUndefined();
+    expect(fallbacks).toEqual([`127.0.0.1:${port}`]);
+  });
+
+  it('httpGet: an HTTPS hook on a closed port fails without a fallback', async () => {
+    const { port } = await httpServer(200);
+    await new Promise<void>((r) => server!.close(() => r()));
+    server = undefined;
+    const fallbacks: string[] = [];
+    const err = await runLifecycleHandler(
+      { httpGet: { path: '/hook', port, scheme: 'HTTPS' } },
+      {
+        runtime: execRuntime(0).runtime,
+        clock: new FakeClock(),
+        containerId: 'c1',
+        container: undefined,
+        podIp: '127.0.0.1',
+        timeoutMs: 5_000,
+        onHttpFallback: (hostPort) => fallbacks.push(hostPort),
+      },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(err)).toContain('ECONNREFUSED');
+    expect(fallbacks).toEqual([]);
   });
 
   it('httpGet: a refused connection fails the hook', async () => {

@@ -71,6 +71,64 @@ export interface HookContext {
   podIp: string;
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * Called when an HTTPS hook got a plain-HTTP answer and the retry over HTTP succeeded
+   * (kubelet `LifecycleHTTPFallback` Warning event), with the hook's `host:port`.
+   */
+  onHttpFallback?: (hostPort: string) => void;
+}
+
+/** The `User-Agent` of HTTP lifecycle hooks (kubelet: `kube-lifecycle/<major>.<minor>`). */
+export const lifecycleUserAgent = 'kube-lifecycle/1.36';
+
+/**
+ * Whether a failed HTTPS request met a server that speaks plain HTTP (Go's "server gave
+ * HTTP response to HTTPS client"): OpenSSL sees an HTTP status line where a TLS record
+ * should be.
+ */
+export function isHttpResponseToHttpsError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return (
+    code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+    code === 'ERR_SSL_HTTP_REQUEST' ||
+    /wrong version number|packet length too long|http request/i.test(err.message)
+  );
+}
+
+/** One GET of an HTTP lifecycle hook; resolves on any answer (the body is discarded). */
+function hookGet(
+  scheme: 'HTTP' | 'HTTPS',
+  host: string,
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const request = scheme === 'HTTPS' ? httpsRequest : httpRequest;
+    const req = request(
+      {
+        host,
+        port,
+        path,
+        method: 'GET',
+        headers,
+        agent: false,
+        timeout: timeoutMs,
+        rejectUnauthorized: false,
+      },
+      (res) => {
+        // kubelet runHTTPHandler: any answer is a success (the body is discarded).
+        res.resume();
+        res.on('end', () => resolve());
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('lifecycle hook timed out')));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /**
@@ -110,30 +168,28 @@ export async function runLifecycleHandler(
     const host = get.host || ctx.podIp || '127.0.0.1';
     const headers: Record<string, string> = {};
     for (const h of get.httpHeaders ?? []) headers[h.name] = h.value;
-    await new Promise<void>((resolve, reject) => {
-      const request = get.scheme === 'HTTPS' ? httpsRequest : httpRequest;
-      const req = request(
-        {
-          host,
-          port,
-          path: !get.path ? '/' : get.path.startsWith('/') ? get.path : `/${get.path}`,
-          method: 'GET',
-          headers,
-          agent: false,
-          timeout: ctx.timeoutMs,
-          rejectUnauthorized: false,
-        },
-        (res) => {
-          // kubelet runHTTPHandler: any answer is a success (the body is discarded).
-          res.resume();
-          res.on('end', () => resolve());
-          res.on('error', reject);
-        },
+    const has = (name: string): boolean =>
+      Object.keys(headers).some((k) => k.toLowerCase() === name);
+    if (!has('user-agent')) headers['User-Agent'] = lifecycleUserAgent;
+    if (!has('accept')) headers.Accept = '*/*';
+    const path = !get.path ? '/' : get.path.startsWith('/') ? get.path : `/${get.path}`;
+    const scheme = get.scheme === 'HTTPS' ? 'HTTPS' : 'HTTP';
+    try {
+      await hookGet(scheme, host, port, path, headers, ctx.timeoutMs);
+    } catch (err) {
+      if (scheme !== 'HTTPS' || !isHttpResponseToHttpsError(err)) throw err;
+      // kubelet runHTTPHandler: an HTTPS hook answered in plain HTTP is tried again
+      // over HTTP, without the Authorization header; the first error stands if that fails.
+      const plain = Object.fromEntries(
+        Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'),
       );
-      req.on('timeout', () => req.destroy(new Error('lifecycle hook timed out')));
-      req.on('error', reject);
-      req.end();
-    });
+      try {
+        await hookGet('HTTP', host, port, path, plain, ctx.timeoutMs);
+      } catch {
+        throw err;
+      }
+      ctx.onHttpFallback?.(`${host.includes(':') ? `[${host}]` : host}:${port}`);
+    }
     return;
   }
   if (handler.sleep) {

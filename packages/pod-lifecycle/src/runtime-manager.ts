@@ -407,6 +407,20 @@ export class RuntimeManager implements PodSyncHandler {
     );
   }
 
+  /** kubelet runHTTPHandler: the HTTPS hook's plain-HTTP retry succeeded. */
+  private lifecycleHttpFallback(pod: k8s.Pod, hostPort: string): void {
+    this.logger.info('HTTPS request to lifecycle hook got HTTP response, retried with HTTP', {
+      pod: podFullName(pod),
+      host: hostPort,
+    });
+    this.recorder.event(
+      this.ref(pod),
+      'Warning',
+      'LifecycleHTTPFallback',
+      `request to HTTPS lifecycle hook ${hostPort} got HTTP response, retry with HTTP succeeded`,
+    );
+  }
+
   private ref(pod: k8s.Pod, container?: string): k8s.ObjectReference {
     return {
       kind: 'Pod',
@@ -1078,6 +1092,7 @@ export class RuntimeManager implements PodSyncHandler {
           containerId,
           container,
           podIp: pod.spec?.hostNetwork ? '127.0.0.1' : (ctx.podIps[0] ?? '127.0.0.1'),
+          onHttpFallback: (hostPort) => this.lifecycleHttpFallback(pod, hostPort),
           timeoutMs:
             (pod.spec?.terminationGracePeriodSeconds ?? defaultTerminationGracePeriodSeconds) *
             1000,
@@ -1219,6 +1234,7 @@ export class RuntimeManager implements PodSyncHandler {
           containerId: status.id,
           container,
           podIp: pod.spec?.hostNetwork ? '127.0.0.1' : (pod.status?.podIP ?? '127.0.0.1'),
+          onHttpFallback: (hostPort) => this.lifecycleHttpFallback(pod, hostPort),
           timeoutMs: grace * 1000,
         });
       } catch (err) {

@@ -186,15 +186,37 @@ describe.concurrent('kubelet e2e: container lifecycle', () => {
       ],
       containers: [runner('main')],
     });
-    await Promise.all(['hook-exec', 'hook-http', 'hook-sidecar'].map(waitReady));
-    for (const msg of ['poststart-exec', 'poststart-http', 'poststart-sidecar'])
+    // An HTTPS hook on a plain-HTTP handler: retried over HTTP (kubelet LifecycleHTTPFallback).
+    const https = h.createPod(ns, 'hook-https', {
+      containers: [
+        runner('hook-https', {
+          lifecycle: {
+            postStart: {
+              httpGet: { path: '/echo?msg=poststart-https', port: handlerPort, scheme: 'HTTPS' },
+            },
+          },
+        }),
+      ],
+    });
+    await Promise.all(['hook-exec', 'hook-http', 'hook-sidecar', 'hook-https'].map(waitReady));
+    for (const msg of ['poststart-exec', 'poststart-http', 'poststart-sidecar', 'poststart-https'])
       expect(hookRequests).toContain(`/echo?msg=${msg}`);
+    const fallback = await h.waitFor('the LifecycleHTTPFallback event', () =>
+      h.eventsFor(ns, 'hook-https').find((e) => e.reason === 'LifecycleHTTPFallback'),
+    );
+    expect(fallback).toMatchObject({ type: 'Warning' });
+    expect(String(fallback.message)).toMatch(
+      new RegExp(
+        `^request to HTTPS lifecycle hook .+:${handlerPort} got HTTP response, retry with HTTP succeeded$`,
+      ),
+    );
     expect(hookRequests.some((p) => p.includes('prestop'))).toBe(false);
     // podClient.DeleteSync(…, NewDeleteOptions(15)): the preStop hooks ran before the end.
     await Promise.all([
       deleteAndGone('hook-exec', uidOf(exec), 15),
       deleteAndGone('hook-http', uidOf(http), 15),
       deleteAndGone('hook-sidecar', uidOf(sidecar), 15),
+      deleteAndGone('hook-https', uidOf(https), 15),
     ]);
     for (const msg of ['prestop-exec', 'prestop-http', 'prestop-sidecar'])
       expect(hookRequests).toContain(`/echo?msg=${msg}`);
