@@ -3,10 +3,21 @@
  * sysctl allow-list and the predicate checks (resources, node name, host ports,
  * node affinity, NoExecute taints, OS), in the kubelet's order.
  */
-import { resolveOptional, type Logger, type TokenResolver } from '@nodeagent/core';
 import {
+  Clock,
+  EventRecorder,
+  MetricsRegistry,
+  resolveOptional,
+  resolveToken,
+  type Logger,
+  type TokenResolver,
+} from '@nodeagent/core';
+import {
+  CriticalPodAdmissionHandler,
   EvictionManagerToken,
+  PodLifecycleToken,
   PredicateAdmitHandler,
+  preemptionMessage,
   SysctlAdmitHandler,
   type AdmissionNode,
   type PodAdmitHandler,
@@ -92,7 +103,8 @@ export async function createNodeGetter(
 /**
  * Builds the admit handlers: eviction (refuses pods under node pressure, when the
  * eviction manager is registered), sysctls (`allowedUnsafeSysctls`), then the
- * predicates against the API server's Node once registered, else the local node.
+ * predicates against the API server's Node once registered, else the local node, with
+ * critical-pod preemption when a critical pod lacks only resources.
  * Reads the machine's capacity once.
  */
 export async function createAdmitHandlers(
@@ -116,7 +128,29 @@ export async function createAdmitHandlers(
   handlers.push(
     new SysctlAdmitHandler({ allowedUnsafeSysctls: config.kubelet.allowedUnsafeSysctls }),
   );
-  handlers.push(new PredicateAdmitHandler({ node: () => apiNode() ?? local }));
+  // kubelet CriticalPodAdmissionHandler: a critical pod short of resources preempts
+  // lower-priority pods (each stopped with its own grace period) and is admitted.
+  const clock = resolveOptional(r, Clock);
+  const recorder = resolveOptional(r, EventRecorder);
+  const metrics = resolveOptional(r, MetricsRegistry);
+  const preemption = new CriticalPodAdmissionHandler({
+    killPod: (pod, status) => {
+      void resolveToken(r, PodLifecycleToken).evictPod(pod, {
+        gracePeriodSeconds: pod.spec?.terminationGracePeriodSeconds ?? 30,
+        message: preemptionMessage,
+        status,
+      });
+    },
+    ...(recorder ? { recorder } : {}),
+    ...(metrics ? { metrics } : {}),
+    ...(clock ? { now: () => clock.now() } : {}),
+  });
+  handlers.push(
+    new PredicateAdmitHandler({
+      node: () => apiNode() ?? local,
+      admissionFailureHandler: preemption,
+    }),
+  );
   options.logger.debug('Pod admission ready', {
     component: 'agent',
     handlers: handlers.map((h) => h.name),

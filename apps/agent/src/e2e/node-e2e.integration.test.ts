@@ -731,4 +731,60 @@ describe('e2e_node: node-level behaviour', () => {
       if (h.getPod(ns, name)) h.server.store.delete(h.pods, ns, name, { gracePeriodSeconds: 0 });
     await h.waitFor('every pod gone', () => Object.keys(uids).every(podGone), 20_000);
   }, 70_000);
+  it('[critical_pod_test.go] a critical pod needing the whole node preempts the Burstable and Guaranteed pods (Failed, Preempting, DisruptionTarget), not the BestEffort one', async () => {
+    await h.waitFor('no pod left from before', () => h.server.store.list(h.pods, ns).length === 0);
+    const allocatable = obj(obj(h.server.store.get(h.nodes, '', nodeName).status).allocatable);
+    const small = { cpu: '100m', memory: '100Mi' };
+    const uids: Record<string, string> = {};
+    const create = (name: string, spec: Json): void => {
+      uids[name] = uidOf(h.createPod(ns, name, { terminationGracePeriodSeconds: 1, ...spec }));
+    };
+    create('best-effort', { containers: [h.sleeper('c')] });
+    create('burstable', { containers: [h.sleeper('c', { resources: { requests: small } })] });
+    create('guaranteed', {
+      containers: [h.sleeper('c', { resources: { requests: small, limits: small } })],
+    });
+    const running = (n: string): boolean => h.podStatus(ns, n).phase === 'Running';
+    await h.waitFor('the three pods Running', () =>
+      ['best-effort', 'burstable', 'guaranteed'].every(running),
+    );
+    // What the API server's Priority admission gives system-node-critical.
+    create('static-critical-pod', {
+      priorityClassName: 'system-node-critical',
+      priority: 2_000_001_000,
+      containers: [
+        h.sleeper('c', {
+          resources: { requests: { cpu: allocatable.cpu, memory: allocatable.memory } },
+        }),
+      ],
+    });
+    await h.waitFor('the critical pod Running', () => running('static-critical-pod'), 40_000);
+    for (const name of ['burstable', 'guaranteed']) {
+      const s = await h.waitFor(`${name} preempted`, () => {
+        const st = h.podStatus(ns, name);
+        return st.phase === 'Failed' ? st : undefined;
+      });
+      expect(s, name).toMatchObject({
+        reason: 'Preempting',
+        message: 'Preempted in order to admit critical pod',
+      });
+      expect(condition(s, 'DisruptionTarget'), name).toMatchObject({
+        status: 'True',
+        reason: 'TerminationByKubelet',
+        message: 'Pod was preempted by Kubelet to accommodate a critical pod.',
+      });
+      expect(
+        h.eventsFor(ns, name).some((e) => e.reason === 'Preempting' && e.type === 'Warning'),
+        `${name} Preempting event`,
+      ).toBe(true);
+      expect(
+        (await h.containersOf(uids[name]!)).every((c) => c.state !== 'CONTAINER_RUNNING'),
+        `${name} containers stopped`,
+      ).toBe(true);
+    }
+    expect(h.podStatus(ns, 'best-effort').phase).toBe('Running');
+    for (const name of Object.keys(uids))
+      if (h.getPod(ns, name)) h.server.store.delete(h.pods, ns, name, { gracePeriodSeconds: 0 });
+    await h.waitFor('every pod gone', () => Object.keys(uids).every(podGone), 20_000);
+  }, 70_000);
 });

@@ -13,8 +13,19 @@ export {
   insufficientResources,
   isExtendedResourceName,
   matchesNodeAffinity,
+  podRequestAmount,
   toleratesTaint,
 } from './predicate.js';
+export {
+  CriticalPodAdmissionHandler,
+  podsToPreempt,
+  preemptable,
+  preemptionDisruptionMessage,
+  preemptionMessage,
+  preemptionReason,
+  subtractRequirements,
+} from './preemption.js';
+export type { AdmissionRequirement, CriticalPodAdmissionHandlerOptions } from './preemption.js';
 export type { PredicateAdmitHandlerOptions, PredicateFailure } from './predicate.js';
 export {
   SysctlAdmitHandler,

@@ -39,6 +39,18 @@ export interface PredicateAdmitHandlerOptions {
   node: () => AdmissionNode | undefined;
   /** The node's OS (`runtime.GOOS`); default `linux`. */
   os?: string;
+  /**
+   * Asked when the pod does not fit (kubelet `AdmissionFailureHandler`, the
+   * {@link CriticalPodAdmissionHandler}): returns the failures that remain (none admits
+   * the pod); a throw refuses it as `UnexpectedAdmissionError`. Default: none.
+   */
+  admissionFailureHandler?: {
+    handleAdmissionFailure(
+      pod: k8s.Pod,
+      failures: readonly PredicateFailure[],
+      activePods: readonly k8s.Pod[],
+    ): PredicateFailure[];
+  };
 }
 
 /**
@@ -79,6 +91,16 @@ function amount(name: string, list: ParsedResourceList): number {
   const q = list[name];
   if (q === undefined) return 0;
   return name === 'cpu' ? quantityMilliValue(q, name) : quantityValue(q, name);
+}
+
+/**
+ * What a pod requests of one resource in the admission unit (kubelet
+ * `resource.GetResourceRequest`): millicores for cpu, bytes, and 1 of `pods` for
+ * every pod. Throws InvalidPodSpecError for a quantity that does not parse.
+ */
+export function podRequestAmount(pod: k8s.Pod, resource: string): number {
+  if (resource === 'pods') return 1;
+  return amount(resource, admissionRequests(pod));
 }
 
 function parseList(list: k8s.ResourceList | undefined, field: string): ParsedResourceList {
@@ -377,6 +399,19 @@ export class PredicateAdmitHandler implements PodAdmitHandler {
         reason: 'UnexpectedAdmissionError',
         message: `Cannot account for the pod's resources: ${err instanceof Error ? err.message : String(err)}`,
       };
+    }
+    const failureHandler = this.options.admissionFailureHandler;
+    if (failures.length > 0 && failureHandler !== undefined) {
+      // kubelet predicateAdmitHandler: the failure handler may recover (critical pods).
+      try {
+        failures = failureHandler.handleAdmissionFailure(pod, failures, otherPods);
+      } catch (err) {
+        return {
+          admit: false,
+          reason: 'UnexpectedAdmissionError',
+          message: `Unexpected error while attempting to recover from admission failure: ${err instanceof Error ? err.message : String(err)}`,
+        };
+      }
     }
     const first = failures[0];
     if (first === undefined) return { admit: true };

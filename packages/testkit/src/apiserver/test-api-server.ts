@@ -55,6 +55,7 @@ import {
   type CsrSigningMode,
 } from './csr.js';
 import { parseCertificateRequest } from './certificate-request.js';
+import { admitPodPriority } from './priority.js';
 import {
   nodeProxyTarget,
   podStreamTarget,
@@ -808,6 +809,7 @@ class ApiServerImpl {
         }
         if (parsed.resource.plural === 'pods') {
           checkNoEphemeralContainersOnCreate(obj);
+          obj = admitPodPriority(obj);
           // NamespaceLifecycle runs first: a missing namespace stays a 404 from the store.
           if (
             this.options.serviceAccountAdmission !== false &&
