@@ -257,7 +257,7 @@ describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
     h.server.store.delete(h.pods, ns, 'logs', { gracePeriodSeconds: 0 });
   });
 
-  it('[pods.go] remote command execution and port forwarding through the API server with a stock kubectl (exec with stdin, exit codes, cp, port-forward); nodes/proxy to the node API', async ({
+  it('[pods.go] remote command execution and port forwarding through the API server with a stock kubectl (exec with stdin, exit codes, cp, attach, port-forward); nodes/proxy to the node API', async ({
     expect,
   }) => {
     h.createPod(ns, 'remote', {
@@ -295,6 +295,26 @@ describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
     const wrong = await k(['exec', 'remote', '-c', 'nope', '--', 'true']);
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toContain('container nope is not valid for pod remote');
+
+    // attach: the container's stdin and stdout (stdinOnce: its stdin closes with ours).
+    h.createPod(ns, 'attach', {
+      terminationGracePeriodSeconds: 1,
+      restartPolicy: 'Never',
+      containers: [
+        h.sleeper('main', {
+          stdin: true,
+          stdinOnce: true,
+          command: ['sh', '-c', 'while read line; do echo "got:$line"; done; echo stdin-closed'],
+        }),
+      ],
+    });
+    await h.waitFor('attach Running', () => runningStatus(ns, 'attach'));
+    const attached = await k(['attach', '-i', 'attach', '-c', 'main'], 'hello\n');
+    expect(attached.stdout).toContain('got:hello\n');
+    await h.waitFor('attach Succeeded once its stdin closed', () =>
+      h.podStatus(ns, 'attach').phase === 'Succeeded' ? true : undefined,
+    );
+    h.server.store.delete(h.pods, ns, 'attach', { gracePeriodSeconds: 0 });
 
     // port-forward to the pod's port 8080.
     const served = await portForward(ns, 'remote', 8080, async (localPort) => {
