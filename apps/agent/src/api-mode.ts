@@ -27,6 +27,7 @@ import {
   registerCertificateManagers,
   createApiEventRecorder,
   createKubeApi,
+  objectTtlFromNode,
   registerKubeClient,
   type ApiEventRecorder,
 } from '@nodeagent/kube-client';
@@ -87,6 +88,10 @@ export function registerApiMode(
     userAgent,
     podCheckpointPath: join(config.rootDir, apiPodCheckpointFile),
     serviceCheckpointPath: join(config.rootDir, apiServiceCheckpointFile),
+    // ConfigMaps/Secrets: Watch (default), Cache (TTL from the Node's
+    // node.alpha.kubernetes.io/ttl annotation, 1 min without it) or Get.
+    changeDetectionStrategy: kubelet.configMapAndSecretChangeDetectionStrategy,
+    objectCacheTtlMs: () => objectTtlFromNode(nodeLister?.node()),
     clock,
     logger: logger.child({ component: 'kube-client' }),
   });

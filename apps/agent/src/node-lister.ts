@@ -24,7 +24,11 @@ import { toApiJson } from '@nodeagent/status-reporter';
 
 /** A Node as the informer stores it (the JSON shape; what admission reads of it). */
 export type ListedNode = AdmissionNode & {
-  metadata: AdmissionNode['metadata'] & { uid?: string; resourceVersion?: string };
+  metadata: AdmissionNode['metadata'] & {
+    uid?: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+  };
 };
 
 /** Options of {@link WatchingNodeLister}. */

@@ -162,3 +162,16 @@ export {
   registerCertificateManagers,
 } from './certificate-register.js';
 export type { CertificateManagersOptions } from './certificate-register.js';
+export {
+  createConfigMapManager,
+  createSecretManager,
+  defaultObjectCacheTtlMs,
+  nodeTtlAnnotation,
+  objectTtlFromNode,
+} from './object-manager-strategies.js';
+export type {
+  ChangeDetectionStrategy,
+  ObjectManagerOptions,
+  StoppableConfigMapManager,
+  StoppableSecretManager,
+} from './object-manager-strategies.js';

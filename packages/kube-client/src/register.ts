@@ -16,9 +16,15 @@ import { ApiPodSource, type PodReflectorTuning } from './api-pod-source.js';
 import { createKubeApi, loadKubeConfig, type KubeApi, type KubeConfigSource } from './kube-api.js';
 import { WatchingServiceLister, type ServiceReflectorTuning } from './service-lister.js';
 import {
-  WatchingConfigMapManager,
-  WatchingSecretManager,
+  createConfigMapManager,
+  createSecretManager,
+  type ChangeDetectionStrategy,
+  type StoppableConfigMapManager,
+  type StoppableSecretManager,
+} from './object-manager-strategies.js';
+import {
   type ObjectReflectorTuning,
+  type WatchingObjectManagerOptions,
 } from './watching-object-managers.js';
 import { ApiServiceAccountTokenManager } from './token-manager.js';
 
@@ -64,6 +70,13 @@ export interface KubeClientOptions {
   serviceReflector?: ServiceReflectorTuning;
   /** Bounded wait of `getConfigMap`/`getSecret` for a first sync, ms (default 1000). */
   objectSyncTimeoutMs?: number;
+  /**
+   * kubelet `configMapAndSecretChangeDetectionStrategy`: `Watch` (default), `Cache` or
+   * `Get`; see `createConfigMapManager`.
+   */
+  changeDetectionStrategy?: ChangeDetectionStrategy;
+  /** `Cache` only: the object TTL now, ms (the Node's TTL annotation); default 1 min. */
+  objectCacheTtlMs?: () => number | undefined;
   /** Else the container's `Clock` (required there then). */
   clock?: Clock;
   /** Else the container's `Random` when registered, else `Math.random`. */
@@ -76,7 +89,7 @@ export interface KubeClientOptions {
  * Registers API-server mode's client side, each created once on first resolve:
  * `KubeApiClient` (shared rate-limited clients), `ApiServerPodSource` (the `api` pod
  * source, for the agent to add to `PodSources`), core's `ConfigMapManager` and
- * `SecretManager` as the watching managers, and core's `ServiceLister` (also as
+ * `SecretManager` of the `changeDetectionStrategy` (watching by default), and core's `ServiceLister` (also as
  * `ApiServerServiceLister`, which the agent starts and stops) as the all-namespace
  * service reflector the kubelet uses for service-link environment variables, and
  * core's `ServiceAccountTokenManager` (TokenRequest tokens for projected volumes).
@@ -84,8 +97,8 @@ export interface KubeClientOptions {
 export function registerKubeClient(container: FactoryRegistry, options: KubeClientOptions): void {
   let api: KubeApi | undefined;
   let source: ApiPodSource | undefined;
-  let configMaps: WatchingConfigMapManager | undefined;
-  let secrets: WatchingSecretManager | undefined;
+  let configMaps: StoppableConfigMapManager | undefined;
+  let secrets: StoppableSecretManager | undefined;
   let tokens: ApiServiceAccountTokenManager | undefined;
   let services: WatchingServiceLister | undefined;
   const common = (r: TokenResolver): { clock: Clock; random?: Random; logger?: Logger } => {
@@ -124,21 +137,23 @@ export function registerKubeClient(container: FactoryRegistry, options: KubeClie
       return source;
     },
   });
+  const strategy = options.changeDetectionStrategy ?? 'Watch';
   const managerOptions = (
     r: TokenResolver,
-  ): ConstructorParameters<typeof WatchingSecretManager>[0] => ({
+  ): WatchingObjectManagerOptions & { ttlMs?: () => number | undefined } => ({
     ...common(r),
     api: getApi(r),
     ...(options.objectSyncTimeoutMs !== undefined
       ? { syncTimeoutMs: options.objectSyncTimeoutMs }
       : {}),
     ...(options.objectReflector ? { reflector: options.objectReflector } : {}),
+    ...(options.objectCacheTtlMs ? { ttlMs: options.objectCacheTtlMs } : {}),
   });
   container.register(ConfigMapManager, {
-    useFactory: (r) => (configMaps ??= new WatchingConfigMapManager(managerOptions(r))),
+    useFactory: (r) => (configMaps ??= createConfigMapManager(strategy, managerOptions(r))),
   });
   container.register(SecretManager, {
-    useFactory: (r) => (secrets ??= new WatchingSecretManager(managerOptions(r))),
+    useFactory: (r) => (secrets ??= createSecretManager(strategy, managerOptions(r))),
   });
   // Projected service-account tokens (kubelet token.Manager) through the TokenRequest API.
   container.register(ServiceAccountTokenManager, {

@@ -47,8 +47,8 @@ export interface WatchingObjectManagerOptions {
   reflector?: ObjectReflectorTuning;
 }
 
-/** What differs between the ConfigMap and the Secret manager. */
-interface ObjectKind<T> {
+/** What differs between the ConfigMap and the Secret manager (shared with the other strategies). */
+export interface ObjectKind<T> {
   /** `configmap` / `secret`, for messages. */
   readonly kind: string;
   /** Resource plural for paths: `configmaps` / `secrets`. */
@@ -97,15 +97,8 @@ class WatchingObjectManager<T extends KubeObject & { immutable?: boolean }> {
     const notFound = (cause?: unknown): NotFoundError =>
       new NotFoundError(`${this.kind.kind} "${name}" not found`, cause ? { cause } : undefined);
     const item = this.items.get(key(namespace, name));
-    if (item === undefined) {
-      // Not referenced by any registered pod: one GET.
-      try {
-        return await this.kind.read(this.options.api, namespace, name);
-      } catch (err) {
-        const e = toReadError(err, what);
-        throw isNodeAgentError(e, 'NotFound') ? notFound(e) : e;
-      }
-    }
+    // Not referenced by any registered pod: one GET.
+    if (item === undefined) return readObject(this.kind, this.options.api, namespace, name);
     if (item.immutable !== undefined) return item.immutable;
     const reflector = item.reflector;
     if (reflector === undefined) throw new UnavailableError(`${what}: not watched`);
@@ -253,15 +246,37 @@ class WatchingObjectManager<T extends KubeObject & { immutable?: boolean }> {
   }
 }
 
-function key(namespace: string, name: string): string {
+/**
+ * One GET of an object, its failures as the kubelet words them (a missing one is
+ * `NotFoundError` `configmap "x" not found`).
+ */
+export async function readObject<T>(
+  kind: ObjectKind<T>,
+  api: KubeApi,
+  namespace: string,
+  name: string,
+): Promise<T> {
+  try {
+    return await kind.read(api, namespace, name);
+  } catch (err) {
+    const e = toReadError(err, `${kind.kind} "${name}" in namespace "${namespace}"`);
+    throw isNodeAgentError(e, 'NotFound')
+      ? new NotFoundError(`${kind.kind} "${name}" not found`, { cause: e })
+      : e;
+  }
+}
+
+/** `namespace/name`. */
+export function key(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
-function podKey(pod: k8s.Pod): string {
+/** A pod's UID (else `namespace/name`). */
+export function podKey(pod: k8s.Pod): string {
   return pod.metadata.uid ?? `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name ?? ''}`;
 }
 
-const configMapKind: ObjectKind<k8s.ConfigMap> = {
+export const configMapKind: ObjectKind<k8s.ConfigMap> = {
   kind: 'configmap',
   resource: 'configmaps',
   names: podConfigMapNames,
@@ -273,7 +288,7 @@ const configMapKind: ObjectKind<k8s.ConfigMap> = {
     )) as k8s.ConfigMap,
 };
 
-const secretKind: ObjectKind<k8s.Secret> = {
+export const secretKind: ObjectKind<k8s.Secret> = {
   kind: 'secret',
   resource: 'secrets',
   names: podSecretNames,

@@ -442,8 +442,11 @@ describe('API-mode fields', () => {
     expect(errorOf('registerWithTaints:\n- key: a\n  effect: Sometimes\n')).toContain(
       'KubeletConfiguration.registerWithTaints[0].effect',
     );
-    expect(errorOf('configMapAndSecretChangeDetectionStrategy: Cache\n')).toContain(
-      'only "Watch" (the default) is supported',
+    expect(parse('configMapAndSecretChangeDetectionStrategy: Cache\n').config).toMatchObject({
+      configMapAndSecretChangeDetectionStrategy: 'Cache',
+    });
+    expect(errorOf('configMapAndSecretChangeDetectionStrategy: Sometimes\n')).toContain(
+      'must be one of "Get", "Cache" or "Watch" (the default)',
     );
     expect(errorOf('nodeStatusMaxImages: -2\n')).toContain('must be -1 (no limit) or more');
   });

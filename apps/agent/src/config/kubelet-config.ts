@@ -327,8 +327,8 @@ const fields = {
   kubeReserved: stringMap.default({}),
   systemReserved: stringMap.default({}),
   configMapAndSecretChangeDetectionStrategy: z
-    .enum(['Watch'], {
-      errorMap: () => ({ message: 'only "Watch" (the default) is supported by nodeagent' }),
+    .enum(['Get', 'Cache', 'Watch'], {
+      errorMap: () => ({ message: 'must be one of "Get", "Cache" or "Watch" (the default)' }),
     })
     .default('Watch'),
   containerRuntimeEndpoint: z.string().min(1).default('unix:///run/containerd/containerd.sock'),
@@ -563,7 +563,7 @@ export interface KubeletConfiguration {
   /** Resources reserved for the OS. */
   systemReserved: Record<string, string>;
   /** How ConfigMaps and Secrets used by pods are kept current: `Watch`. */
-  configMapAndSecretChangeDetectionStrategy: 'Watch';
+  configMapAndSecretChangeDetectionStrategy: 'Get' | 'Cache' | 'Watch';
   /** CRI runtime endpoint. Default `unix:///run/containerd/containerd.sock`. */
   containerRuntimeEndpoint: string;
   /** CRI image endpoint; `''` (default) means containerRuntimeEndpoint. */
