@@ -69,40 +69,9 @@ beforeAll(async () => {
   chmodSync(hostDir, 0o1777);
 }, 60_000);
 
-/** Mount points under the agent's root directory (its pods' tmpfs volumes). */
-function agentMounts(): string[] {
-  const args = h.agent?.spawnargs ?? [];
-  const rootDir = args[args.indexOf('--root-dir') + 1] ?? '';
-  if (!rootDir) return [];
-  return readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((m) => m.startsWith(`${rootDir}/`));
-}
-
 afterAll(async () => {
   // Delete every pod and let the agent tear them down (volumes unmounted) before it stops.
-  if (h?.agent) {
-    for (const p of h.server.store.list(h.pods, ns)) {
-      try {
-        h.server.store.delete(h.pods, ns, String(obj(p.metadata).name), { gracePeriodSeconds: 0 });
-      } catch {
-        // already gone
-      }
-    }
-    await h
-      .waitFor(
-        'every pod of the file torn down',
-        async () => {
-          const { containers } = await h.cri.listContainers({
-            filter: { labelSelector: { 'io.kubernetes.pod.namespace': ns } },
-          });
-          return containers.length === 0 && agentMounts().length === 0;
-        },
-        30_000,
-      )
-      .catch((err: unknown) => console.warn(String(err)));
-  }
+  await h?.deletePodsAndWait(ns);
   await h?.close();
   if (hostDir) rmSync(hostDir, { recursive: true, force: true });
 }, 120_000);

@@ -12,7 +12,6 @@
  * ownership and permission when RunAsUser or FsGroup is present [LinuxOnly]"; and the
  * kubelet's FailedMount for a token of a ServiceAccount that does not exist.
  */
-import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -35,40 +34,9 @@ beforeAll(async () => {
   admin = h.server.issueClientCertificate({ name: 'e2e-admin', groups: ['system:masters'] });
 }, 60_000);
 
-/** Mounts under the agent's root directory (the tmpfs of the projected volumes). */
-function agentMounts(): string[] {
-  const args = h.agent?.spawnargs ?? [];
-  const rootDir = args[args.indexOf('--root-dir') + 1] ?? '';
-  if (!rootDir) return [];
-  return readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((m) => m.startsWith(`${rootDir}/`));
-}
-
 afterAll(async () => {
-  // Delete every pod and let the agent tear them down (tmpfs volumes unmounted) before it stops.
-  if (h?.agent) {
-    for (const p of h.server.store.list(h.pods, ns)) {
-      try {
-        h.server.store.delete(h.pods, ns, String(obj(p.metadata).name), { gracePeriodSeconds: 0 });
-      } catch {
-        // already gone
-      }
-    }
-    await h
-      .waitFor(
-        'every pod of the file torn down',
-        async () => {
-          const { containers } = await h.cri.listContainers({
-            filter: { labelSelector: { 'io.kubernetes.pod.namespace': ns } },
-          });
-          return containers.length === 0 && agentMounts().length === 0;
-        },
-        30_000,
-      )
-      .catch((err: unknown) => console.warn(String(err)));
-  }
+  // Delete every pod and let the agent tear them down (volumes unmounted) before it stops.
+  await h?.deletePodsAndWait(ns);
   await h?.close();
 }, 120_000);
 

@@ -92,6 +92,14 @@ export interface ApiModeHarness {
   sandboxesOf(uid: string): Promise<api.PodSandbox[]>;
   /** The node's condition of `type`. */
   nodeCondition(type: string): Json | undefined;
+  /** Mount points under the agent's root directory (its pods' tmpfs volumes). */
+  agentMounts(): string[];
+  /**
+   * Deletes every pod of `ns` (grace 0) and waits until the agent tore them down: no
+   * container of the namespace and no mount under its root left. A timeout is only
+   * warned about (used in afterAll, before `close`).
+   */
+  deletePodsAndWait(ns: string, timeoutMs?: number): Promise<void>;
   /** Stops the agent, removes every sandbox of the harness namespaces, stops the server. */
   close(): Promise<void>;
 }
@@ -143,6 +151,14 @@ export async function startApiModeHarness(options: ApiModeHarnessOptions): Promi
       ],
       { workDir, logFile },
     );
+  };
+
+  const agentMounts = (): string[] => {
+    const rootDir = join(workDir, 'root');
+    return readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1] ?? '')
+      .filter((m) => m.startsWith(`${rootDir}/`));
   };
 
   const stopAgent = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
@@ -242,6 +258,27 @@ export async function startApiModeHarness(options: ApiModeHarnessOptions): Promi
       return items;
     },
     nodeCondition: (type) => condition(obj(server.store.tryGet(nodes, '', nodeName)?.status), type),
+    agentMounts,
+    deletePodsAndWait: async (ns, timeoutMs = 30_000) => {
+      if (!agent) return;
+      for (const p of server.store.list(pods, ns)) {
+        try {
+          server.store.delete(pods, ns, String(obj(p.metadata).name), { gracePeriodSeconds: 0 });
+        } catch {
+          // already gone
+        }
+      }
+      await waitFor(
+        `every pod of ${ns} torn down`,
+        async () => {
+          const { containers } = await cri.listContainers({
+            filter: { labelSelector: { 'io.kubernetes.pod.namespace': ns } },
+          });
+          return containers.length === 0 && agentMounts().length === 0;
+        },
+        timeoutMs,
+      ).catch((err: unknown) => console.warn(String(err)));
+    },
     close: async () => {
       await stopAgent();
       // The agent leaves pods running when it stops: remove this file's (by namespace;
