@@ -48,6 +48,7 @@ export {
   generatePodStatus,
   needToReconcilePodReadiness,
   readinessGateMessages,
+  withObservedGeneration,
 } from './status.js';
 export type { ContainerWaitingReason, GeneratePodStatusOptions } from './status.js';
 export { runLifecycleHandler } from './hooks.js';

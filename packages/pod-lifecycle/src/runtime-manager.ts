@@ -82,7 +82,12 @@ import type {
   SyncPodResult,
   SyncPodType,
 } from './pod-workers.js';
-import { applyReadiness, generatePodStatus, type ContainerWaitingReason } from './status.js';
+import {
+  applyReadiness,
+  generatePodStatus,
+  withObservedGeneration,
+  type ContainerWaitingReason,
+} from './status.js';
 
 /** Kubelet `minimumGracePeriodInSeconds`: StopContainer always gets at least 2 s after SIGTERM. */
 export const minimumGracePeriodSeconds = 2;
@@ -1568,6 +1573,7 @@ export class RuntimeManager implements PodSyncHandler {
       };
     }
     if (adjust) status = adjust(status);
+    status = withObservedGeneration(pod, status);
     const before = this.statuses.get(uid);
     this.statuses.set(uid, status);
     this.metrics.podStatusGenerated(pod, uid, before, status);
@@ -1582,8 +1588,9 @@ export class RuntimeManager implements PodSyncHandler {
    * Publishes the status of a pod refused at admission (kubelet `rejectPod`) as it is:
    * nothing of the pod ever ran, so there is nothing to generate it from.
    */
-  publishRejectedStatus(pod: k8s.Pod, status: k8s.PodStatus): void {
+  publishRejectedStatus(pod: k8s.Pod, rejected: k8s.PodStatus): void {
     const uid = podUid(pod);
+    const status = withObservedGeneration(pod, rejected);
     const before = this.statuses.get(uid);
     this.statuses.set(uid, status);
     if (JSON.stringify(before) !== JSON.stringify(status)) {

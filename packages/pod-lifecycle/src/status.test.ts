@@ -8,6 +8,7 @@ import {
   applyReadiness,
   generatePodStatus,
   needToReconcilePodReadiness,
+  withObservedGeneration,
   type ContainerWaitingReason,
 } from './status.js';
 
@@ -302,5 +303,31 @@ describe('readiness gates (pods.go "should support pod readiness gates")', () =>
     expect(needToReconcilePodReadiness(published('True', undefined, bothTrue))).toBe(false);
     // No gates, or containers not ready: nothing to reconcile.
     expect(needToReconcilePodReadiness(pod({}))).toBe(false);
+  });
+});
+
+describe('withObservedGeneration (PodObservedGenerationTracking)', () => {
+  it("stamps the pod's generation on the status and on the agent's conditions only", () => {
+    const p: k8s.Pod = {
+      ...pod({}),
+      metadata: { name: 'p', namespace: 'ns', uid: 'u', generation: 3 },
+    };
+    const s = withObservedGeneration(p, {
+      phase: 'Running',
+      conditions: [
+        { type: 'Ready', status: 'True' },
+        { type: 'DisruptionTarget', status: 'True' },
+        { type: 'example.com/gate', status: 'True' },
+      ],
+    });
+    expect(s.observedGeneration).toBe(3);
+    expect(s.conditions?.map((c) => [c.type, c.observedGeneration])).toEqual([
+      ['Ready', 3],
+      ['DisruptionTarget', 3],
+      ['example.com/gate', undefined],
+    ]);
+    // A static pod (no generation) is left as it is.
+    const plain = { phase: 'Running' as const, conditions: [] };
+    expect(withObservedGeneration(pod({}), plain)).toBe(plain);
   });
 });

@@ -1,4 +1,9 @@
-import type { RuntimeContainerStatus, RuntimePodStatus, k8s } from '@nodeagent/core';
+import {
+  isPodConditionByKubelet,
+  type RuntimeContainerStatus,
+  type RuntimePodStatus,
+  type k8s,
+} from '@nodeagent/core';
 import {
   computePodPhase,
   isSidecar,
@@ -396,4 +401,29 @@ export function needToReconcilePodReadiness(pod: k8s.Pod): boolean {
   const gates = readinessGateMessages(pod, conditions);
   const want = gates.length === 0 ? 'True' : 'False';
   return current.status !== want || (current.message ?? '') !== gates.join(', ');
+}
+
+/**
+ * Stamps the pod's `metadata.generation` on its status and on the conditions the agent
+ * sets — the kubelet-owned ones and DisruptionTarget (kubelet
+ * `CalculatePodStatusObservedGeneration` / `CalculatePodConditionObservedGeneration`,
+ * PodObservedGenerationTracking, on by default since 1.34). A pod without a generation
+ * (a static pod) gets none. The input is not modified.
+ */
+export function withObservedGeneration(pod: k8s.Pod, status: k8s.PodStatus): k8s.PodStatus {
+  const generation = pod.metadata?.generation;
+  if (typeof generation !== 'number' || generation <= 0) return status;
+  return {
+    ...status,
+    observedGeneration: generation,
+    ...(status.conditions
+      ? {
+          conditions: status.conditions.map((c) =>
+            isPodConditionByKubelet(c.type) || c.type === 'DisruptionTarget'
+              ? { ...c, observedGeneration: generation }
+              : c,
+          ),
+        }
+      : {}),
+  };
 }

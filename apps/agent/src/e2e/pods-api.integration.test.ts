@@ -364,6 +364,11 @@ describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
       `corresponding condition of pod readiness gate "${gate1}" does not exist., corresponding condition of pod readiness gate "${gate2}" does not exist.`,
     );
     expect(ready()?.reason).toBe('ReadinessGatesNotReady');
+    // PodObservedGenerationTracking: the generation the agent acted on.
+    const generation = obj(h.getPod(ns, 'gated')?.metadata).generation;
+    expect(generation).toBeTypeOf('number');
+    expect(h.podStatus(ns, 'gated').observedGeneration).toBe(generation);
+    expect(ready()?.observedGeneration).toBe(generation);
     expect(condition(h.podStatus(ns, 'gated'), 'ContainersReady')?.status).toBe('True');
     // As the e2e test does: a strategic merge patch of the status subresource.
     const patch = async (type: string, status: string): Promise<void> => {

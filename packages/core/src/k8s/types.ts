@@ -560,6 +560,8 @@ export type ConditionStatus = 'True' | 'False' | 'Unknown';
  */
 export interface PodCondition {
   type: string;
+  /** The pod `metadata.generation` the condition was set for (PodObservedGenerationTracking). */
+  observedGeneration?: number;
   status: ConditionStatus;
   lastProbeTime?: Time | null;
   lastTransitionTime?: Time;
@@ -621,6 +623,8 @@ export interface PodIP {
 
 /** The observed state of a pod. */
 export interface PodStatus {
+  /** The pod `metadata.generation` the node agent last acted on (PodObservedGenerationTracking). */
+  observedGeneration?: number;
   phase?: PodPhase;
   conditions?: PodCondition[];
   message?: string;
