@@ -102,7 +102,13 @@ export async function renderResourceMetrics(stats: StatsProvider): Promise<strin
   );
   const scrape = fam(
     'scrape_error',
-    '[ALPHA] 1 if there was an error while getting container metrics, 0 otherwise',
+    '[ALPHA] (Deprecated since 1.29.0) 1 if there was an error while getting container metrics, 0 otherwise',
+    'gauge',
+  );
+  // The STABLE successor of scrape_error; the kubelet's resource metrics e2e test needs it.
+  const resourceScrape = fam(
+    'resource_scrape_error',
+    '[STABLE] 1 if there was an error while getting container metrics, 0 otherwise',
     'gauge',
   );
 
@@ -141,6 +147,7 @@ export async function renderResourceMetrics(stats: StatsProvider): Promise<strin
     }
   }
   add(scrape, {}, summary ? 0 : 1);
+  add(resourceScrape, {}, summary ? 0 : 1);
 
   const out: string[] = [];
   for (const f of [
@@ -154,6 +161,7 @@ export async function renderResourceMetrics(stats: StatsProvider): Promise<strin
     podCpu,
     podMem,
     podSwap,
+    resourceScrape,
     scrape,
   ]) {
     if (f.samples.length === 0) continue;

@@ -596,6 +596,7 @@ describe('endpoints', () => {
       Date.parse('2026-01-01T00:00:11Z') / 1000,
     );
     expect(fams.get('scrape_error')?.samples[0]?.value).toBe(0);
+    expect(fams.get('resource_scrape_error')?.samples[0]?.value).toBe(0);
   });
 
   it('serves /metrics from the registry in valid Prometheus text', async () => {
