@@ -549,6 +549,13 @@ export class ObjectStore {
     const spec = obj.spec;
     spec.restartPolicy ??= 'Always';
     spec.terminationGracePeriodSeconds ??= 30;
+    // A negative grace period becomes 1 on create and update (pods.go "pod with
+    // negative grace period").
+    if (
+      typeof spec.terminationGracePeriodSeconds === 'number' &&
+      spec.terminationGracePeriodSeconds < 0
+    )
+      spec.terminationGracePeriodSeconds = 1;
     spec.dnsPolicy ??= 'ClusterFirst';
     spec.schedulerName ??= 'default-scheduler';
     spec.securityContext ??= {};

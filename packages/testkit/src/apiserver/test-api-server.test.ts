@@ -222,6 +222,30 @@ describe('test API server', () => {
       expect(got.body).toEqual(r.body);
     });
 
+    it('a negative terminationGracePeriodSeconds becomes 1 on create and on update; a client-set generation is ignored', async () => {
+      const p = pod('neg', {
+        metadata: { name: 'neg', generation: 100 },
+        spec: {
+          nodeName: 'node-1',
+          terminationGracePeriodSeconds: -1,
+          containers: [{ name: 'c', image: 'busybox:1.36' }],
+        },
+      });
+      const created = await call('POST', '/api/v1/namespaces/default/pods', p);
+      const spec = (o: Obj): Obj => o.spec as Obj;
+      const metadata = (o: Obj): Obj => o.metadata as Obj;
+      expect(spec(created.body).terminationGracePeriodSeconds).toBe(1);
+      expect(metadata(created.body).generation).toBe(1);
+      const updated = await call('PUT', '/api/v1/namespaces/default/pods/neg', {
+        ...created.body,
+        metadata: { ...metadata(created.body), generation: 7 },
+        spec: { ...spec(created.body), terminationGracePeriodSeconds: -5 },
+      });
+      expect(updated.status).toBe(200);
+      expect(spec(updated.body).terminationGracePeriodSeconds).toBe(1);
+      expect(metadata(updated.body).generation).toBe(1);
+    });
+
     it('answers 409 AlreadyExists, 404 NotFound, 404 for a missing namespace and 422 for an invalid pod', async () => {
       await call('POST', '/api/v1/namespaces/default/pods', pod('p1'));
       const dup = await call('POST', '/api/v1/namespaces/default/pods', pod('p1'));
