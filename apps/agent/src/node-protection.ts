@@ -131,6 +131,7 @@ export function registerNodeProtection(
     evictionMinimumReclaim: kubelet.evictionMinimumReclaim,
     evictionPressureTransitionPeriod: kubelet.evictionPressureTransitionPeriod,
     evictionMaxPodGracePeriod: kubelet.evictionMaxPodGracePeriod,
+    localStorageCapacityIsolation: kubelet.localStorageCapacityIsolation,
     nodeRef,
     hooks: (r) => {
       // Resolved when used: node status asks for the pressure provider before the pod

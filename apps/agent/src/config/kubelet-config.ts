@@ -135,7 +135,6 @@ export const notImplementedKubeletFields = [
   'memoryThrottlingFactor',
   'memoryReservationPolicy',
   'tracing',
-  'localStorageCapacityIsolation',
   'failCgroupV1',
   'userNamespaces',
   'podHousekeepingPeriod',
@@ -286,6 +285,7 @@ const fields = {
   evictionSoftGracePeriod: stringMap.default({}),
   evictionPressureTransitionPeriod: nonNegativeDuration.default('5m'),
   evictionMaxPodGracePeriod: int32.default(0),
+  localStorageCapacityIsolation: z.boolean().default(true),
   evictionMinimumReclaim: stringMap.default({}),
   mergeDefaultEvictionSettings: z.boolean().default(false),
   containerLogMaxSize: z
@@ -521,6 +521,11 @@ export interface KubeletConfiguration {
   evictionPressureTransitionPeriod: number;
   /** Most grace (s) a pod evicted for a soft threshold gets; 0 (default): its own. */
   evictionMaxPodGracePeriod: number;
+  /**
+   * Evict pods over their emptyDir `sizeLimit` or `ephemeral-storage` limits (kubelet
+   * LocalStorageCapacityIsolation). Default true.
+   */
+  localStorageCapacityIsolation: boolean;
   /** Minimum amount reclaimed past a threshold, by signal. */
   evictionMinimumReclaim: Record<string, string>;
   mergeDefaultEvictionSettings: boolean;

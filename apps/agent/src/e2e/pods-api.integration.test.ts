@@ -408,6 +408,38 @@ describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
     h.server.store.delete(h.pods, ns, 'gated', { gracePeriodSeconds: 0 });
   });
 
+  it('[node/pods.go] evicted pods should be terminal: a container writing past its ephemeral-storage limit is evicted (Failed, Evicted, DisruptionTarget)', async ({
+    expect,
+  }) => {
+    h.createPod(ns, 'evict-storage', {
+      restartPolicy: 'OnFailure',
+      containers: [
+        h.sleeper('bar', {
+          command: ['sh', '-c', 'dd if=/dev/zero of=/file bs=1M count=10; exec sleep 10000'],
+          resources: { limits: { 'ephemeral-storage': '5Mi' } },
+        }),
+      ],
+    });
+    const status = await h.waitFor(
+      'evict-storage evicted',
+      () => {
+        const s = h.podStatus(ns, 'evict-storage');
+        return s.phase === 'Failed' ? s : undefined;
+      },
+      60_000,
+    );
+    expect(status.reason).toBe('Evicted');
+    expect(String(status.message)).toMatch(
+      /^(Pod ephemeral local storage usage exceeds the total limit of containers 5Mi\. |Container bar exceeded its local ephemeral storage limit "5Mi"\. )$/,
+    );
+    expect(condition(status, 'DisruptionTarget')).toMatchObject({
+      status: 'True',
+      reason: 'TerminationByKubelet',
+    });
+    expect(eventsWithReason(ns, 'evict-storage', 'Evicted')).toHaveLength(1);
+    h.server.store.delete(h.pods, ns, 'evict-storage', { gracePeriodSeconds: 0 });
+  });
+
   it('[runtimeclass.go] a non-existent RuntimeClass (admission bypassed) or an unconfigured handler: Pending, FailedCreatePodSandBox, no sandbox; a configured handler runs', async ({
     expect,
   }) => {

@@ -263,6 +263,33 @@ describe('EvictionManager: memory.available (hard)', () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
+  it('evicts a pod over its ephemeral-storage limit at once, without node pressure (localStorageEviction); not when the isolation is off', async () => {
+    const { killed, events, metrics, manager, addPod } = setup();
+    addPod(makePod('fits', { limits: { 'ephemeral-storage': '100Mi' } }), { rootfs: 1 * Mi });
+    const over = addPod(makePod('over', { limits: { 'ephemeral-storage': '5Mi' } }), {
+      rootfs: 8 * Mi,
+      logs: 1 * Mi,
+    });
+    expect(await manager.synchronize()).toBe(over);
+    expect(killed.map((k) => [k.pod.metadata.name, k.options.gracePeriodSeconds])).toEqual([
+      ['over', 0],
+    ]);
+    expect(killed[0]?.options.message).toBe(
+      'Container over exceeded its local ephemeral storage limit "5Mi". ',
+    );
+    expect(killed[0]?.options.status).toMatchObject({ phase: 'Failed', reason: 'Evicted' });
+    expect(events.map((e) => [e.object.name, e.reason])).toEqual([['over', 'Evicted']]);
+    expect(
+      metrics.value('kubelet_evictions', { eviction_signal: 'ephemeralcontainerfs.limit' }),
+    ).toBe(1);
+    expect(manager.pressure()).toEqual({ memory: false, disk: false, pid: false });
+
+    const off = setup({ localStorageCapacityIsolation: false });
+    off.addPod(makePod('over', { limits: { 'ephemeral-storage': '5Mi' } }), { rootfs: 8 * Mi });
+    expect(await off.manager.synchronize()).toBeUndefined();
+    expect(off.killed).toEqual([]);
+  });
+
   it('does nothing while every threshold is satisfied', async () => {
     const { clock, killed, events, manager, addPod } = setup();
     addPod(makePod('a'), { memory: 200 * Mi });

@@ -12,11 +12,13 @@ import {
   type MetricsRegistry,
   type NodePressure,
   type NodePressureProvider,
+  type PodStats,
   type StatsProvider,
   type Timer,
 } from '@nodeagent/core';
 import { isCriticalPod, podQOSOrBestEffort } from '../kuberuntime/qos.js';
 import { evictionMessage, evictionReason, nodeConditionMessage } from './eviction-message.js';
+import { localStorageViolation } from './local-storage.js';
 import {
   cachedStatsFunc,
   rankDiskPressureFunc,
@@ -122,6 +124,11 @@ export interface EvictionManagerOptions extends EvictionThresholdConfig {
   evictionMaxPodGracePeriod?: number;
   /** Time between passes, ms. Default {@link defaultEvictionMonitoringPeriodMs}. */
   evictionMonitoringPeriodMs?: number;
+  /**
+   * Evict pods that outgrow their emptyDir `sizeLimit` or `ephemeral-storage` limits
+   * (kubelet LocalStorageCapacityIsolation / `localStorageCapacityIsolation`). Default true.
+   */
+  localStorageCapacityIsolation?: boolean;
   /** The node, for `EvictionThresholdMet` events. Default `{ kind: 'Node', name: 'node' }`. */
   nodeRef?: k8s.ObjectReference;
   recorder?: EventRecorder;
@@ -181,6 +188,7 @@ export class EvictionManager implements NodePressureProvider {
   private readonly thresholds: Threshold[];
   private readonly transitionPeriodMs: number;
   private readonly maxPodGracePeriodSeconds: number;
+  private readonly localStorageIsolation: boolean;
   private readonly monitoringPeriodMs: number;
   private readonly logger: Logger;
   private readonly recorder: EventRecorder;
@@ -217,6 +225,7 @@ export class EvictionManager implements NodePressureProvider {
       );
     }
     this.maxPodGracePeriodSeconds = options.evictionMaxPodGracePeriod ?? 0;
+    this.localStorageIsolation = options.localStorageCapacityIsolation ?? true;
     if (!Number.isInteger(this.maxPodGracePeriodSeconds) || this.maxPodGracePeriodSeconds < 0) {
       throw new InvalidConfigError(
         `evictionMaxPodGracePeriod: must be a non-negative whole number of seconds, got ${String(options.evictionMaxPodGracePeriod)}`,
@@ -352,7 +361,7 @@ export class EvictionManager implements NodePressureProvider {
    * want a pass now.
    */
   async synchronize(): Promise<k8s.Pod | undefined> {
-    if (this.thresholds.length === 0) return undefined;
+    if (this.thresholds.length === 0 && !this.localStorageIsolation) return undefined;
     await this.setupFilesystems();
     const activePods = [...this.options.activePods()];
     let summary;
@@ -411,6 +420,13 @@ export class EvictionManager implements NodePressureProvider {
       return Date.parse(observed.time) > Date.parse(last.time);
     });
     this.lastObservations = observations;
+
+    // Pods over their own local-storage limits go first, whatever the node's pressure;
+    // when any is evicted the pass ends there (kubelet localStorageEviction).
+    if (this.localStorageIsolation) {
+      const evicted = await this.localStorageEviction(activePods, statsFunc);
+      if (evicted !== undefined) return evicted;
+    }
 
     if (updated.length === 0) return undefined;
 
@@ -482,6 +498,28 @@ export class EvictionManager implements NodePressureProvider {
     }
     this.logger.info('Eviction manager: unable to evict any pods from the node');
     return undefined;
+  }
+
+  /**
+   * Evicts, with no grace period, every pod over its emptyDir or ephemeral-storage
+   * limits; returns the first one evicted.
+   */
+  private async localStorageEviction(
+    pods: readonly k8s.Pod[],
+    statsFunc: (pod: k8s.Pod) => PodStats | undefined,
+  ): Promise<k8s.Pod | undefined> {
+    let first: k8s.Pod | undefined;
+    for (const pod of pods) {
+      const stats = statsFunc(pod);
+      if (stats === undefined) continue;
+      const violation = localStorageViolation(pod, stats, this.dedicatedImageFs ?? false);
+      if (violation === undefined) continue;
+      if (await this.evictPod(pod, 0, violation.message)) {
+        this.evictions.inc({ eviction_signal: violation.signal });
+        first ??= pod;
+      }
+    }
+    return first;
   }
 
   /** Runs the node-level reclaim functions of the signal; true when no threshold is met afterwards. */
