@@ -13,8 +13,17 @@ import {
   type AuthReviewClient,
   type MetricsSource,
 } from '@nodeagent/auth-server';
-import { Clock, RealClock, resolveOptional, resolveToken, type Logger } from '@nodeagent/core';
+import { join } from 'node:path';
+import {
+  Clock,
+  ContainerRuntime,
+  RealClock,
+  resolveOptional,
+  resolveToken,
+  type Logger,
+} from '@nodeagent/core';
 import { KubeApiClient, ServingCertificateManager } from '@nodeagent/kube-client';
+import { createCadvisorMetrics, type CadvisorMetrics } from '@nodeagent/node-stats';
 import { PodLifecycleToken } from '@nodeagent/pod-lifecycle';
 import type { DependencyContainer } from 'tsyringe';
 import type { AgentComponent } from './agent.js';
@@ -60,6 +69,35 @@ function filteredMetrics(metrics: PromMetricsRegistry, prefix: string): MetricsS
         if (keep && line !== '') kept.push(line);
       }
       return kept.length > 0 ? `${kept.join('\n')}\n` : '';
+    },
+  };
+}
+
+/**
+ * `/metrics/cadvisor`: node-stats' cAdvisor metrics over the agent's CRI runtime,
+ * built on the first scrape (the runtime is resolvable once the agent runs). The QoS
+ * cgroups under `<cgroupRoot>/kubepods` are reported as raw cgroups, like the
+ * kubelet's cAdvisor with its cgroup roots.
+ */
+function cadvisorMetricsSource(
+  container: DependencyContainer,
+  config: AgentConfig,
+  logger: Logger,
+): MetricsSource {
+  const kubelet = config.kubelet;
+  let source: CadvisorMetrics | undefined;
+  return {
+    contentType: prometheusTextContentType,
+    metrics: () => {
+      source ??= createCadvisorMetrics({
+        runtime: resolveToken(container, ContainerRuntime),
+        clock: resolveOptional(container, Clock) ?? new RealClock(),
+        ...(kubelet.cgroupsPerQOS
+          ? { rawCgroupPrefixes: [join(kubelet.cgroupRoot || '/', 'kubepods')] }
+          : {}),
+        logger,
+      });
+      return source.metrics();
     },
   };
 }
@@ -162,6 +200,7 @@ export function registerNodeApi(
         metrics: () => metrics.registry.metrics(),
       },
       probeMetrics: filteredMetrics(metrics, 'prober_'),
+      cadvisorMetrics: cadvisorMetricsSource(container, config, logger),
       configz: () => versionedKubeletConfiguration(kubelet),
     },
   });

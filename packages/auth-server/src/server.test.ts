@@ -404,6 +404,7 @@ describe('authorization', () => {
       ['/stats/summary', ['stats']],
       ['/metrics', ['metrics']],
       ['/metrics/resource', ['metrics']],
+      ['/metrics/cadvisor', ['metrics']],
       ['/logs/', ['log']],
       ['/pods', ['pods', 'proxy']],
       ['/runningpods/', ['pods', 'proxy']],
@@ -610,6 +611,36 @@ describe('endpoints', () => {
       value: 3,
     });
     expect(() => parsePrometheusText('foo 1\n')).toThrow(/without a TYPE/);
+  });
+
+  it('serves /metrics/cadvisor from its source as Prometheus text, 404 without one', async () => {
+    const cadvisorText =
+      '# HELP machine_cpu_cores Number of logical CPU cores.\n# TYPE machine_cpu_cores gauge\n' +
+      'machine_cpu_cores{boot_id="b",machine_id="m",system_uuid=""} 2 1767225600000\n';
+    const { port, ca } = await startServer({
+      providers: {
+        cadvisorMetrics: {
+          contentType: 'text/plain; version=0.0.4; charset=utf-8',
+          metrics: () => Promise.resolve(cadvisorText),
+        },
+      },
+    });
+    const m = await get(port, ca, '/metrics/cadvisor', { cert: adminCert });
+    expect(m.status).toBe(200);
+    expect(m.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(m.body).toBe(cadvisorText);
+    expect(parsePrometheusText(m.body).get('machine_cpu_cores')?.samples[0]?.value).toBe(2);
+    // a viewer without nodes/metrics is refused
+    viewerAllowed = new Set(['proxy', 'stats']);
+    const denied = await get(port, ca, '/metrics/cadvisor', { token: 'viewer-token' });
+    expect(denied).toMatchObject({
+      status: 403,
+      body: 'Forbidden (user=victor, verb=get, resource=nodes, subresource=metrics)\n',
+    });
+    const without = await startServer();
+    expect(
+      (await get(without.port, without.ca, '/metrics/cadvisor', { cert: adminCert })).status,
+    ).toBe(404);
   });
 
   it('serves configz and the node log directory, and never anything outside it', async () => {

@@ -78,6 +78,8 @@ export interface NodeApiProviders {
   metrics?: MetricsSource;
   /** The prober's metrics (`/metrics/probes`). */
   probeMetrics?: MetricsSource;
+  /** cAdvisor's container and machine metrics (`/metrics/cadvisor`, authorized as nodes/metrics). */
+  cadvisorMetrics?: MetricsSource;
   /** The effective configuration (`/configz` answers `{"kubeletconfig": …}`). */
   configz?: () => unknown;
   /** Health checks of `/healthz`; default `ping` only. */
@@ -866,8 +868,13 @@ export class NodeApiServer {
       const summary = await p.stats.summary(only ? { onlyCpuAndMemory: true } : {});
       return void sendJson(res, 200, summary);
     }
-    if (path === '/metrics' || path === '/metrics/probes') {
-      const src = path === '/metrics' ? p.metrics : p.probeMetrics;
+    if (path === '/metrics' || path === '/metrics/probes' || path === '/metrics/cadvisor') {
+      const src =
+        path === '/metrics'
+          ? p.metrics
+          : path === '/metrics/probes'
+            ? p.probeMetrics
+            : p.cadvisorMetrics;
       if (!src) return void sendText(res, 404, notFound);
       const body = await src.metrics();
       res.writeHead(200, {

@@ -28,3 +28,15 @@ export {
   userHz,
 } from './proc.js';
 export type { NetDevCounters, ProcStat } from './proc.js';
+export {
+  CadvisorMetrics,
+  cadvisorMetricsContentType,
+  cpuTopology,
+  createCadvisorMetrics,
+  imageFromVerboseInfo,
+} from './cadvisor-metrics.js';
+export type {
+  CadvisorMetricsOptions,
+  CadvisorRuntime,
+  InterfaceCounters,
+} from './cadvisor-metrics.js';

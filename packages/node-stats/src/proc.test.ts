@@ -34,9 +34,13 @@ describe('proc parsers', () => {
     expect(ifs[1]).toEqual({
       name: 'eth0',
       rxBytes: 1967643399,
+      rxPackets: 56123,
       rxErrors: 3,
+      rxDropped: 0,
       txBytes: 6845002,
+      txPackets: 42863,
       txErrors: 1,
+      txDropped: 0,
     });
   });
 

@@ -64,9 +64,13 @@ export function parseProcStat(text: string): ProcStat {
 export interface NetDevCounters {
   name: string;
   rxBytes: number;
+  rxPackets: number;
   rxErrors: number;
+  rxDropped: number;
   txBytes: number;
+  txPackets: number;
   txErrors: number;
+  txDropped: number;
 }
 
 /** Parses /proc/net/dev (two header lines, then `name: 8 receive and 8 transmit columns`). */
@@ -82,7 +86,17 @@ export function parseNetDev(text: string): NetDevCounters[] {
       .split(/\s+/)
       .map(Number);
     if (name === '' || f.length < 16 || f.some((v) => !Number.isFinite(v))) continue;
-    out.push({ name, rxBytes: f[0]!, rxErrors: f[2]!, txBytes: f[8]!, txErrors: f[10]! });
+    out.push({
+      name,
+      rxBytes: f[0]!,
+      rxPackets: f[1]!,
+      rxErrors: f[2]!,
+      rxDropped: f[3]!,
+      txBytes: f[8]!,
+      txPackets: f[9]!,
+      txErrors: f[10]!,
+      txDropped: f[11]!,
+    });
   }
   return out;
 }

@@ -650,6 +650,29 @@ describe.concurrent('pods, the node and its API (kubelet e2e parity)', () => {
     inRange(obj(pod['ephemeral-storage']).usedBytes, 64 * KB, 20 * MB, 'pod.ephemeral-storage');
     inRange(obj(pod.process_stats).process_count, 1, 100, 'pod.process_stats.process_count');
     inRange(obj(pod.memory).workingSetBytes, 10 * KB, 80 * MB, 'pod.memory.workingSetBytes');
+
+    // resource_metrics_test.go: /metrics/resource has the STABLE families and this pod's.
+    const resource = await nodeApiGet('/metrics/resource');
+    expect(resource.status).toBe(200);
+    expect(resource.body).toMatch(/^resource_scrape_error 0$/m);
+    expect(resource.body).toContain(
+      `container_cpu_usage_seconds_total{container="main",namespace="${ns}",pod="stats"}`,
+    );
+    // /metrics/cadvisor (what Prometheus scrapes on every kubelet): this container's series.
+    const cadvisor = await nodeApiGet('/metrics/cadvisor');
+    expect(cadvisor.status).toBe(200);
+    const line = cadvisor.body
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('container_memory_working_set_bytes{') &&
+          l.includes('container="main"') &&
+          l.includes(`namespace="${ns}"`) &&
+          l.includes('pod="stats"'),
+      );
+    expect(line, 'container_memory_working_set_bytes of stats/main').toBeDefined();
+    inRange(Number(line?.split(' ')[1]), 10 * KB, 80 * MB, 'cadvisor working set');
+    expect(cadvisor.body).toMatch(/^machine_cpu_cores\{.*\} \d+/m);
     h.server.store.delete(h.pods, ns, 'stats', { gracePeriodSeconds: 0 });
   });
 
