@@ -214,6 +214,34 @@ describe('waitForNodeSync: a pod that needs a label the watch has not brought ye
     expect(gets()).toBe(2);
   });
 
+  it('the API source sends SET snapshots: a pod new in one is treated like an ADD, known ones are not read again', async () => {
+    createNode('n1', {});
+    const l = start();
+    await until(() => l.hasSynced(), 'synced');
+    l.stop();
+    const source = emittingSource();
+    const seen: string[] = [];
+    waitForNodeSync(source, l).subscribe((u) => {
+      seen.push(`${u.op}:${u.pods.map((p) => p.metadata?.name).join(',')}`);
+      if (u.pods.some((p) => p.metadata?.name === 'needs-label'))
+        expect(l.node()?.metadata.labels).toEqual({ 'custom-label-key-required': 'required' });
+    });
+    const gets = () => server.requests.filter((r) => r.path === '/api/v1/nodes/n1').length;
+    const plain = pod('plain');
+    source.emit({ op: PodOperation.SET, source: 'api', pods: [plain] });
+    expect(seen).toEqual(['SET:plain']);
+    setLabels('n1', { 'custom-label-key-required': 'required' });
+    const needs = pod('needs-label', { 'custom-label-key-required': 'required' });
+    source.emit({ op: PodOperation.SET, source: 'api', pods: [plain, needs] });
+    expect(seen).toEqual(['SET:plain']); // waiting for the read
+    await until(() => seen.length === 2, 'handed on');
+    expect(gets()).toBe(1);
+    // The same snapshot again (the pod is known now): no read, handed on at once.
+    source.emit({ op: PodOperation.SET, source: 'api', pods: [plain, needs] });
+    expect(seen).toHaveLength(3);
+    expect(gets()).toBe(1);
+  });
+
   it('hands the pod on when the Node cannot be read (API server down), after the timeout at most', async () => {
     createNode('n1', {});
     const l = start();

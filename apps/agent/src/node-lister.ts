@@ -223,9 +223,10 @@ export function refusedByNodeLabelsOrTaints(pod: k8s.Pod, node: AdmissionNode): 
  * pods"), so that pods are never admitted against a Node that was not read yet.
  *
  * Pods and the Node come on two watches, so a pod created right after a label it
- * needs was added to the Node can arrive first. Before handing on an added pod that
- * the watched Node would refuse for its labels or taints, the wrapper reads the Node
- * once more ({@link WatchingNodeLister.refresh}); updates stay in order meanwhile.
+ * needs was added to the Node can arrive first. Before handing on a new pod (in an ADD,
+ * or in a SET snapshot that did not have it before) that the watched Node would refuse
+ * for its labels or taints, the wrapper reads the Node once more
+ * ({@link WatchingNodeLister.refresh}); updates stay in order meanwhile.
  */
 export function waitForNodeSync(
   source: PodSource,
@@ -234,11 +235,6 @@ export function waitForNodeSync(
 ): PodSource {
   let cancel: (() => void) | undefined;
   let state: 'new' | 'waiting' | 'started' | 'stopped' = 'new';
-  const needsFreshNode = (update: PodUpdate): boolean => {
-    if (update.op !== PodOperation.ADD) return false;
-    const node = lister.node();
-    return node !== undefined && update.pods.some((p) => refusedByNodeLabelsOrTaints(p, node));
-  };
   return {
     name: source.name,
     start(): void {
@@ -262,7 +258,23 @@ export function waitForNodeSync(
       let queued = 0;
       let tail: Promise<void> = Promise.resolve();
       let subscribed = true;
+      // UIDs of the pods handed on so far: the API source sends SET snapshots, so a
+      // pod is new when it was in none of them.
+      let known = new Set<string>();
+      const uid = (p: k8s.Pod): string => p.metadata?.uid ?? '';
+      const needsFreshNode = (update: PodUpdate): boolean => {
+        if (update.op !== PodOperation.ADD && update.op !== PodOperation.SET) return false;
+        const node = lister.node();
+        return (
+          node !== undefined &&
+          update.pods.some((p) => !known.has(uid(p)) && refusedByNodeLabelsOrTaints(p, node))
+        );
+      };
       const deliver = (update: PodUpdate): void => {
+        if (update.op === PodOperation.SET) known = new Set(update.pods.map(uid));
+        else if (update.op === PodOperation.REMOVE)
+          for (const p of update.pods) known.delete(uid(p));
+        else for (const p of update.pods) known.add(uid(p));
         if (subscribed) listener(update);
       };
       const unsubscribe = source.subscribe((update) => {
