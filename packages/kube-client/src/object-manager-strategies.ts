@@ -182,12 +182,9 @@ class CachingObjectManager<T extends { immutable?: boolean }> implements ObjectM
   }
 }
 
-/** A ConfigMapManager over any strategy's object manager. */
-class ConfigMapManagerOf implements ConfigMapManager {
-  constructor(private readonly impl: ObjectManager<k8s.ConfigMap>) {}
-  getConfigMap(namespace: string, name: string): Promise<k8s.ConfigMap> {
-    return this.impl.get(namespace, name);
-  }
+/** Pod registration and stop of a manager over any strategy's object manager. */
+abstract class ManagerOf<T> {
+  constructor(protected readonly impl: ObjectManager<T>) {}
   registerPod(pod: k8s.Pod): void {
     this.impl.registerPod(pod);
   }
@@ -200,21 +197,17 @@ class ConfigMapManagerOf implements ConfigMapManager {
   }
 }
 
-/** A SecretManager over any strategy's object manager. */
-class SecretManagerOf implements SecretManager {
-  constructor(private readonly impl: ObjectManager<k8s.Secret>) {}
-  getSecret(namespace: string, name: string): Promise<k8s.Secret> {
+/** A ConfigMapManager over any strategy's object manager. */
+class ConfigMapManagerOf extends ManagerOf<k8s.ConfigMap> implements ConfigMapManager {
+  getConfigMap(namespace: string, name: string): Promise<k8s.ConfigMap> {
     return this.impl.get(namespace, name);
   }
-  registerPod(pod: k8s.Pod): void {
-    this.impl.registerPod(pod);
-  }
-  unregisterPod(pod: k8s.Pod): void {
-    this.impl.unregisterPod(pod);
-  }
-  /** Forgets what is cached or watched (agent shutdown). */
-  stop(): void {
-    this.impl.stop();
+}
+
+/** A SecretManager over any strategy's object manager. */
+class SecretManagerOf extends ManagerOf<k8s.Secret> implements SecretManager {
+  getSecret(namespace: string, name: string): Promise<k8s.Secret> {
+    return this.impl.get(namespace, name);
   }
 }
 
